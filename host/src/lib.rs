@@ -1,0 +1,1 @@
+//! facegate host library.

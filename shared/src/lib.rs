@@ -1,0 +1,22 @@
+//! `facegate-shared`: the part of facegate that runs identically on the host and on the device.
+//!
+//! `no_std`, no `alloc`, no `unsafe`, and no panics on any input: every function that takes
+//! slices from outside checks them and returns a typed error.
+//!
+//! - [`math`]: the few float functions we need (`sqrt`, `exp`, `ln`), correctly rounded or
+//!   within 1 ulp, from `libm`. `micromath`'s fast approximations are *not* used where a result
+//!   feeds a distance or a normalisation: its `sqrt(2.0)` is off by several percent.
+//! - [`distance`]: squared L2, L2, cosine for `f32` and `i8` vectors; L2 normalisation.
+//! - [`loss`]: scalar reference forms of the losses the host trainer implements with tensors.
+//! - [`verify`]: the accept/reject decision against a typed threshold.
+#![cfg_attr(not(test), no_std)]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod distance;
+pub mod loss;
+pub mod math;
+pub mod selftest;
+pub mod verify;
+
+pub use distance::DistanceError;
