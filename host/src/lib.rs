@@ -1,1 +1,16 @@
-//! facegate host library.
+//! facegate host library: data, sampler, model, losses, miners, training, evaluation.
+//!
+//! One module per pipeline stage, as in burn's examples; the `facegate` binary is a thin CLI over
+//! these.
+
+pub mod backend;
+pub mod data;
+pub mod diagnostics;
+pub mod eval;
+pub mod loss;
+pub mod mining;
+pub mod model;
+pub mod run;
+pub mod sampler;
+pub mod tensors;
+pub mod training;

@@ -16,6 +16,7 @@
 pub mod distance;
 pub mod loss;
 pub mod math;
+pub mod preprocess;
 pub mod selftest;
 pub mod verify;
 
