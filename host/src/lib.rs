@@ -4,9 +4,11 @@
 //! these.
 
 pub mod backend;
+pub mod commands;
 pub mod data;
 pub mod diagnostics;
 pub mod eval;
+pub mod inference;
 pub mod loss;
 pub mod mining;
 pub mod model;

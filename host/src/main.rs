@@ -1,6 +1,7 @@
-//! `facegate`: the host command line.
+//! `facegate`: the host command line. Parsing and dispatch only; the work is in the library.
 use anyhow::Result;
 use clap::{Parser, Subcommand};
+use facegate::commands::{calibrate, evaluate, train};
 
 #[derive(Parser)]
 #[command(
@@ -15,12 +16,25 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Train a face embedder (triplet / contrastive / softmax-ratio loss) into a run folder.
+    Train(train::TrainArgs),
+    /// Evaluate a model on LFW-format pairs (10-fold accuracy, ROC, EER, TAR@FAR, plots).
+    Eval(evaluate::EvalArgs),
+    /// Choose and store the verification threshold for a target false-accept rate.
+    Calibrate(calibrate::CalibrateArgs),
     /// Print the known-answer self-test values the firmware prints at boot.
     Selftest,
 }
 
 fn main() -> Result<()> {
     match Cli::parse().command {
+        Command::Train(args) => train::run(args)?,
+        Command::Eval(args) => {
+            evaluate::run(args)?;
+        }
+        Command::Calibrate(args) => {
+            calibrate::run(args)?;
+        }
         Command::Selftest => {
             for a in facegate_shared::selftest::known_answers() {
                 println!(

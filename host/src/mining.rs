@@ -20,7 +20,7 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 /// Which triplets to train on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Miner {
     /// FaceNet semi-hard negatives for every anchor–positive pair.

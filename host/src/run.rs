@@ -15,8 +15,9 @@
 //! a complete checkpoint.
 
 use crate::model::{Embedder, EmbedderConfig};
-use burn::module::Module;
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::optim::ModuleOptimizer;
+use burn::prelude::{Bool, Int, Tensor};
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -84,6 +85,63 @@ pub struct Checkpoint {
     pub epoch: usize,
     /// Global step.
     pub step: usize,
+}
+
+/// The parameter ids of a checkpoint's model, in visiting order.
+const PARAM_IDS_JSON: &str = "param-ids.json";
+
+struct IdCollector(Vec<u64>);
+
+impl ModuleVisitor for IdCollector {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        self.0.push(param.id.val());
+    }
+    fn visit_int<const D: usize>(&mut self, param: &Param<Tensor<D, Int>>) {
+        self.0.push(param.id.val());
+    }
+    fn visit_bool<const D: usize>(&mut self, param: &Param<Tensor<D, Bool>>) {
+        self.0.push(param.id.val());
+    }
+}
+
+struct IdSetter {
+    ids: Vec<u64>,
+    next: usize,
+}
+
+impl IdSetter {
+    fn next_id(&mut self) -> ParamId {
+        let id = ParamId::from(self.ids[self.next]);
+        self.next += 1;
+        id
+    }
+}
+
+impl ModuleMapper for IdSetter {
+    fn map_float<const D: usize>(&mut self, mut param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        param.id = self.next_id();
+        param
+    }
+    fn map_int<const D: usize>(
+        &mut self,
+        mut param: Param<Tensor<D, Int>>,
+    ) -> Param<Tensor<D, Int>> {
+        param.id = self.next_id();
+        param
+    }
+    fn map_bool<const D: usize>(
+        &mut self,
+        mut param: Param<Tensor<D, Bool>>,
+    ) -> Param<Tensor<D, Bool>> {
+        param.id = self.next_id();
+        param
+    }
+}
+
+fn param_ids(model: &Embedder) -> Vec<u64> {
+    let mut collector = IdCollector(Vec::new());
+    model.visit(&mut collector);
+    collector.0
 }
 
 /// A run folder.
@@ -182,6 +240,24 @@ impl RunDir {
             .collect())
     }
 
+    /// Drops the `log.jsonl` rows written after `step` (a resumed run logs them again).
+    pub fn truncate_log(&self, step: usize) -> Result<(), RunError> {
+        let path = self.path.join("log.jsonl");
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            return Ok(());
+        };
+        #[derive(Deserialize)]
+        struct Step {
+            step: usize,
+        }
+        let kept: String = text
+            .lines()
+            .filter(|l| serde_json::from_str::<Step>(l).is_ok_and(|r| r.step <= step))
+            .flat_map(|l| [l, "\n"])
+            .collect();
+        write_atomic(&path, kept.as_bytes())
+    }
+
     /// Appends one row to `log.jsonl`.
     pub fn append_log<T: Serialize>(&self, row: &T) -> Result<(), RunError> {
         let path = self.path.join("log.jsonl");
@@ -209,8 +285,10 @@ impl RunDir {
 
     fn save_weights(&self, model: &Embedder, path: &Path) -> Result<(), RunError> {
         let tmp = path.with_extension("tmp");
+        // `valid()` merges BatchNorm's pending running-statistics update (burn's RunningState
+        // lags one update behind until synced); saving the module as-is would lose it.
         model
-            .clone()
+            .valid()
             .save_file(&tmp)
             .map_err(|e| RunError::Weights {
                 path: tmp.clone(),
@@ -229,6 +307,8 @@ impl RunDir {
         let dir = self.path.join(format!("checkpoint-{}", ckpt.epoch));
         std::fs::create_dir_all(&dir).map_err(io(&dir))?;
         self.save_weights(model, &dir.join("model.bpk"))?;
+        let ids = serde_json::to_vec(&param_ids(model)).expect("ids serialise");
+        write_atomic(&dir.join(PARAM_IDS_JSON), &ids)?;
         let opt = dir.join("optimizer.bpk");
         let tmp = opt.with_extension("tmp");
         optim.save(&tmp).map_err(|e| RunError::Weights {
@@ -266,6 +346,26 @@ impl RunDir {
             path: path.to_path_buf(),
             message: e.to_string(),
         })
+    }
+
+    /// Gives `model` the parameter ids recorded with the last checkpoint. burn keys optimiser
+    /// state by parameter id and draws fresh ids in every process, so without this a resumed run
+    /// would silently restart Adam's moments.
+    pub fn restore_param_ids(&self, model: Embedder) -> Result<Embedder, RunError> {
+        let path = self.checkpoint_model().with_file_name(PARAM_IDS_JSON);
+        let bytes = std::fs::read(&path).map_err(io(&path))?;
+        let ids: Vec<u64> = serde_json::from_slice(&bytes).map_err(|source| RunError::Json {
+            path: path.clone(),
+            source,
+        })?;
+        let expected = param_ids(&model).len();
+        if ids.len() != expected {
+            return Err(RunError::Weights {
+                path,
+                message: format!("{} parameter ids for a model with {expected}", ids.len()),
+            });
+        }
+        Ok(model.map(&mut IdSetter { ids, next: 0 }))
     }
 
     /// Loads the last checkpoint's optimiser state into `optim`.

@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
 /// The optimiser.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum OptimizerKind {
     /// Adam (Kingma & Ba).
@@ -59,6 +59,10 @@ pub enum LrSchedule {
 pub struct TrainingConfig {
     /// The embedder's shapes.
     pub model: EmbedderConfig,
+    /// Side of the centre crop taken from each source image before resizing to the model input
+    /// (see `facegate_shared::preprocess`); 120 suits LFW deep-funneled 250×250 images.
+    #[config(default = 120)]
+    pub preprocess_crop: u16,
     /// Augmentation amounts (host only).
     #[config(default = "AugmentConfig::default()")]
     pub augment: AugmentConfig,
@@ -104,6 +108,14 @@ pub struct TrainingConfig {
 }
 
 impl TrainingConfig {
+    /// The preprocessing this run trains (and must be evaluated) with.
+    pub fn preprocess(&self) -> facegate_shared::preprocess::PreprocessConfig {
+        facegate_shared::preprocess::PreprocessConfig {
+            crop: self.preprocess_crop,
+            out_side: self.model.input_side as u16,
+        }
+    }
+
     fn build_optimizer(&self) -> ModuleOptimizer {
         let decay = burn::optim::decay::WeightDecayConfig::new(self.weight_decay);
         match self.optimizer {
@@ -224,7 +236,6 @@ pub fn batch_loss(
 ) -> (Tensor<1>, crate::mining::Triplets, Tensor<2>) {
     let squared = pairwise_squared_distances(embeddings);
     let triplets = mine(cfg.miner, squared.clone().detach(), labels, cfg.alpha, seed);
-    let device = squared.device();
     let loss = if cfg.loss == LossKind::Contrastive {
         loss::contrastive(squared.clone(), labels, cfg.contrastive_margin)
     } else if let Some(d) = TripletDistances::gather(squared.clone(), &triplets) {
@@ -235,7 +246,9 @@ pub fn batch_loss(
             _ => loss::soft_margin(&d),
         }
     } else {
-        Tensor::<1>::zeros([1], &device)
+        // No triplet in this batch: a zero loss still attached to the graph, so the step is a
+        // no-op for the gradients instead of a backward pass on an untracked tensor.
+        squared.clone().sum() * 0.0
     };
     (loss, triplets, squared)
 }
@@ -269,7 +282,9 @@ pub fn train(
     if resume {
         if let Some(ckpt) = run.load_checkpoint()? {
             model = run.load_model_weights(model, &run.checkpoint_model())?;
+            model = run.restore_param_ids(model)?;
             optim = run.load_optimizer(optim)?;
+            run.truncate_log(ckpt.step)?;
             start = ckpt;
         }
     }

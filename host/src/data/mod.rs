@@ -21,6 +21,7 @@ pub mod decode;
 pub mod pairs;
 pub mod scan;
 pub mod split;
+pub mod synthetic;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,146 @@
+//! `facegate calibrate`: the deployment threshold for a target false-accept rate, chosen on a
+//! calibration set whose people the run never trained on, stored with the model.
+
+use super::evaluate::score_run;
+use super::{load_dataset, open_model, refuse_overlap};
+use crate::backend::ComputeDevice;
+use crate::data::{PairsFile, Person};
+use crate::eval::metrics::calibrate;
+use crate::eval::ScoredPair;
+use crate::inference::embed;
+use anyhow::{bail, Result};
+use facegate_shared::distance::squared_l2;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// File name of the stored calibration inside a run folder.
+pub const CALIBRATION_JSON: &str = "calibration.json";
+
+/// Arguments of `facegate calibrate`.
+#[derive(Debug, clap::Args)]
+pub struct CalibrateArgs {
+    /// The run folder to calibrate (the threshold is written into it).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Dataset root (default: $FACEGATE_DATA).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Pairs file naming the calibration people (none of them may be in the run's training set).
+    #[arg(long)]
+    pub pairs: PathBuf,
+    /// Target false-accept rate.
+    #[arg(long, default_value_t = 1e-3)]
+    pub far: f64,
+    /// Score every pair of every image of the calibration people, not only the listed pairs
+    /// (far more impostor pairs, so small FARs are measured rather than extrapolated).
+    #[arg(long)]
+    pub exhaustive: bool,
+    /// Average each embedding with its mirror image's.
+    #[arg(long)]
+    pub flip_average: bool,
+    /// Compute backend.
+    #[arg(long, value_enum, default_value = "flex")]
+    pub device: ComputeDevice,
+}
+
+/// The stored threshold and how it was chosen.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Calibration {
+    /// Which distance the threshold applies to.
+    pub distance: String,
+    /// Accept iff distance ≤ threshold.
+    pub threshold: f32,
+    /// The FAR asked for.
+    pub target_far: f64,
+    /// The FAR measured at the threshold on the calibration set.
+    pub far: f64,
+    /// The TAR measured there.
+    pub tar: Option<f64>,
+    /// Different-person pairs behind the FAR.
+    pub negatives: usize,
+    /// Same-person pairs behind the TAR.
+    pub positives: usize,
+    /// What the calibration set was.
+    pub calibration_set: String,
+    /// Whether embeddings were flip-averaged.
+    pub flip_averaged: bool,
+}
+
+/// Runs `facegate calibrate`.
+pub fn run(args: CalibrateArgs) -> Result<Calibration> {
+    if !(args.far > 0.0 && args.far < 1.0) {
+        bail!("--far must be in (0, 1), got {}", args.far);
+    }
+    let trained = open_model(&args.model)?;
+    let pairs = PairsFile::read(&args.pairs)?;
+    refuse_overlap(&trained, &pairs, &args.pairs)?;
+    let dataset = load_dataset(args.data.clone(), trained.config.preprocess(), false)?;
+    let (scored, set) = if args.exhaustive {
+        let people = pairs.people();
+        let subset = dataset.retain_people(|p: &Person| people.contains(&p.name));
+        let labels: Vec<usize> = subset.images().iter().map(|i| i.person).collect();
+        let images: Vec<&[u8]> = (0..subset.len())
+            .map(|i| subset.pixels(i).unwrap())
+            .collect();
+        let device = args.device.inference_device();
+        let model = trained.run.load_model(&trained.config.model, &device)?;
+        let e = embed(
+            &model,
+            &images,
+            subset.side(),
+            args.flip_average,
+            &device,
+            |_| {},
+        );
+        let mut scored = Vec::with_capacity(images.len() * images.len() / 2);
+        for i in 0..images.len() {
+            for j in i + 1..images.len() {
+                let d = squared_l2(e.row(i), e.row(j)).expect("equal embedding lengths");
+                scored.push(ScoredPair::new(d, labels[i] == labels[j], 0));
+            }
+        }
+        let set = format!(
+            "every pair of the {} images of the {} people of {}",
+            images.len(),
+            subset.people().len(),
+            args.pairs.display()
+        );
+        (scored, set)
+    } else {
+        let scored = score_run(&trained, &pairs, &dataset, args.flip_average, args.device)?;
+        (scored, format!("the pairs of {}", args.pairs.display()))
+    };
+    let point = calibrate(&scored, args.far)?;
+    if point.too_few_negatives {
+        eprintln!(
+            "warning: {} impostor pairs cannot measure a FAR of {:.0e}; use --exhaustive or a \
+             larger calibration set",
+            point.negatives, args.far
+        );
+    }
+    let calibration = Calibration {
+        distance: "squared-l2".into(),
+        threshold: point.threshold,
+        target_far: args.far,
+        far: point.far,
+        tar: point.tar,
+        negatives: point.negatives,
+        positives: point.positives,
+        calibration_set: set,
+        flip_averaged: args.flip_average,
+    };
+    trained.run.write_json(CALIBRATION_JSON, &calibration)?;
+    println!(
+        "threshold {:.4} (squared L2): FAR {:.2e} over {} impostor pairs, TAR {} over {} genuine \
+         pairs; written to {}",
+        calibration.threshold,
+        calibration.far,
+        calibration.negatives,
+        calibration
+            .tar
+            .map_or("n/a".into(), |t| format!("{:.2} %", 100.0 * t)),
+        calibration.positives,
+        trained.run.path().join(CALIBRATION_JSON).display()
+    );
+    Ok(calibration)
+}
