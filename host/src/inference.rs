@@ -75,7 +75,8 @@ pub fn embed(
         let x = floats(inputs, [n, 1, side, side], device);
         let mut out = model.forward(x);
         if flip_average {
-            let halves = out.clone().narrow(0, 0, chunk.len()) + out.narrow(0, chunk.len(), chunk.len());
+            let halves =
+                out.clone().narrow(0, 0, chunk.len()) + out.narrow(0, chunk.len(), chunk.len());
             out = crate::model::l2_normalize_rows(halves);
         }
         dim = out.dims()[1];

@@ -12,6 +12,7 @@ pub mod inference;
 pub mod loss;
 pub mod mining;
 pub mod model;
+pub mod offline_mining;
 pub mod run;
 pub mod sampler;
 pub mod tensors;

@@ -10,8 +10,9 @@ use crate::backend::ComputeDevice;
 use crate::data::augment::{augment, AugmentConfig, AugmentError};
 use crate::diagnostics::{batch_stats, FailureWatch, StepStats};
 use crate::loss::{self, LossKind, TripletDistances};
-use crate::mining::{mine, Miner};
+use crate::mining::{mine, Miner, Triplets};
 use crate::model::{Embedder, EmbedderConfig};
+use crate::offline_mining::{OfflineMiningConfig, TripletPool};
 use crate::run::{Checkpoint, RunDir, RunError};
 use crate::sampler::{PkConfig, PkSampler, SamplerError};
 use crate::tensors::{floats, pairwise_squared_distances, to_f32};
@@ -102,6 +103,10 @@ pub struct TrainingConfig {
     /// Seed of every random choice (init, sampling, augmentation, mining).
     #[config(default = 42)]
     pub seed: u64,
+    /// FaceNet's offline triplet generation instead of online mining (see
+    /// [`crate::offline_mining`]); `None` mines online in every batch.
+    #[config(default = "None")]
+    pub offline_mining: Option<OfflineMiningConfig>,
     /// Steps between log lines (and `log.jsonl` rows).
     #[config(default = 20)]
     pub log_every: usize,
@@ -116,7 +121,8 @@ impl TrainingConfig {
         }
     }
 
-    fn build_optimizer(&self) -> ModuleOptimizer {
+    /// The configured optimiser.
+    pub fn build_optimizer(&self) -> ModuleOptimizer {
         let decay = burn::optim::decay::WeightDecayConfig::new(self.weight_decay);
         match self.optimizer {
             OptimizerKind::Adam => AdamConfig::new().with_weight_decay(Some(decay)).init(),
@@ -233,9 +239,11 @@ pub fn batch_loss(
     embeddings: Tensor<2>,
     labels: &[u32],
     seed: u64,
-) -> (Tensor<1>, crate::mining::Triplets, Tensor<2>) {
+    mined: Option<Triplets>,
+) -> (Tensor<1>, Triplets, Tensor<2>) {
     let squared = pairwise_squared_distances(embeddings);
-    let triplets = mine(cfg.miner, squared.clone().detach(), labels, cfg.alpha, seed);
+    let triplets =
+        mined.unwrap_or_else(|| mine(cfg.miner, squared.clone().detach(), labels, cfg.alpha, seed));
     let loss = if cfg.loss == LossKind::Contrastive {
         loss::contrastive(squared.clone(), labels, cfg.contrastive_margin)
     } else if let Some(d) = TripletDistances::gather(squared.clone(), &triplets) {
@@ -292,6 +300,9 @@ pub fn train(
     let total_steps = steps_per_epoch * cfg.epochs;
     let mut step = start.step;
     let mut watch = FailureWatch::default();
+    // Re-mined at the first step of a (resumed) run, so resuming stays exact only at refresh
+    // boundaries; checkpoints fall on epoch ends.
+    let mut pool = TripletPool::default();
     let (mut last_loss, mut images_seen) = (0.0f32, 0usize);
     let started = Instant::now();
     let mut interval = Instant::now();
@@ -300,10 +311,32 @@ pub fn train(
             PkSampler::new(&images.people, cfg.batch, epoch_seed(cfg.seed, epoch, 1))?;
         let mut rng = ChaCha8Rng::seed_from_u64(epoch_seed(cfg.seed, epoch, 2));
         for _ in 0..steps_per_epoch {
-            let batch = sampler.next_batch();
+            let (batch, mined) = match &cfg.offline_mining {
+                Some(offline) => {
+                    if step % offline.every_steps.max(1) == 0 || pool.is_empty() {
+                        let seed = cfg.seed ^ 0x0FF ^ (step as u64).rotate_left(20);
+                        pool = TripletPool::mine(
+                            offline,
+                            cfg.miner,
+                            cfg.alpha,
+                            &model,
+                            &images.people,
+                            images.pixels,
+                            images.side,
+                            seed,
+                        )?;
+                    }
+                    match pool.next_batch(offline.triplets_per_batch) {
+                        Some((batch, triplets)) => (batch, Some(triplets)),
+                        None => (sampler.next_batch(), None),
+                    }
+                }
+                None => (sampler.next_batch(), None),
+            };
             let x = batch_tensor(images, &batch.indices, &cfg.augment, &mut rng, &device)?;
+            let seed = cfg.seed ^ step as u64;
             let (loss, triplets, squared) =
-                batch_loss(cfg, model.forward(x), &batch.labels, cfg.seed ^ step as u64);
+                batch_loss(cfg, model.forward(x), &batch.labels, seed, mined);
             let lr = cfg.learning_rate_at(step, steps_per_epoch, total_steps);
             let loss_value = to_f32(loss.clone())[0];
             if !loss_value.is_finite() {

@@ -7,6 +7,7 @@ use facegate::data::synthetic::{synthetic_people, SyntheticConfig};
 use facegate::data::{AugmentConfig, Dataset};
 use facegate::inference::embed;
 use facegate::model::EmbedderConfig;
+use facegate::offline_mining::OfflineMiningConfig;
 use facegate::run::RunDir;
 use facegate::sampler::PkConfig;
 use facegate::training::{train, LrSchedule, TrainImages, TrainingConfig};
@@ -137,6 +138,51 @@ fn all_triplet_loss(e: &facegate::inference::Embeddings, alpha: f32) -> f32 {
         }
     }
     sum / n as f32
+}
+
+#[test]
+fn offline_mining_trains_too() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let synth = SyntheticConfig::default();
+    let preprocess = PreprocessConfig {
+        crop: 32,
+        out_side: 32,
+    };
+    let set = Dataset::in_memory(preprocess, synthetic_people(&synth, PEOPLE, 10, 1, 1)).unwrap();
+    let images = TrainImages {
+        pixels: set.all_pixels(),
+        side: 32,
+        people: set.images_by_person(),
+    };
+    let cfg = config().with_offline_mining(Some(OfflineMiningConfig {
+        every_steps: 20,
+        people: PEOPLE,
+        images_per_person: 10,
+        triplets_per_batch: 12,
+    }));
+    let fresh = synthetic_people(&synth, PEOPLE, 4, 1, 99);
+    let refs: Vec<&[u8]> = fresh
+        .iter()
+        .flat_map(|(_, v)| v.iter().map(|i| i.as_slice()))
+        .collect();
+    let device = Device::flex();
+    device.seed(cfg.seed);
+    let untrained = cfg.model.init(&device);
+    let before = all_triplet_loss(
+        &embed(&untrained, &refs, 32, false, &device, |_| {}),
+        cfg.alpha,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let run = RunDir::create(dir.path(), false).unwrap();
+    let (model, _) = train(&cfg, &images, &run, ComputeDevice::Flex, false, |_, _| {}).unwrap();
+    let after = all_triplet_loss(
+        &embed(&model.valid(), &refs, 32, false, &device, |_| {}),
+        cfg.alpha,
+    );
+    assert!(
+        after < 0.5 * before,
+        "offline mining: {before:.4} → {after:.4}"
+    );
 }
 
 fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {

@@ -1,6 +1,7 @@
 //! The `facegate` subcommands, as library functions over clap-parsed arguments (the binary only
 //! parses and dispatches). Errors are `anyhow` here: these are the outermost layer.
 
+pub mod bench;
 pub mod calibrate;
 pub mod evaluate;
 pub mod train;
