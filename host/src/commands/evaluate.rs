@@ -22,6 +22,11 @@ pub struct EvalArgs {
     /// LFW-format pairs file: View 1 (`pairsDevTest.txt`) or View 2 (`pairs.txt`).
     #[arg(long)]
     pub pairs: PathBuf,
+    /// Evaluate only fold K (1-based) of a View 2 file: the View 2 protocol for a run trained with
+    /// `--exclude-pairs pairs.txt --fold K`. The fold's 600 pairs are split into ten interleaved
+    /// sub-folds, each scored with the threshold chosen on the other nine.
+    #[arg(long)]
+    pub fold: Option<usize>,
     /// Write report.json, report.md and PNG plots into this folder.
     #[arg(long)]
     pub report: Option<PathBuf>,
@@ -103,7 +108,14 @@ fn describe(pairs: &PairsFile, path: &Path) -> String {
 /// Runs `facegate eval`; returns the report.
 pub fn run(args: EvalArgs) -> Result<EvalReport> {
     let trained = open_model(&args.model)?;
-    let pairs = PairsFile::read(&args.pairs)?;
+    let mut pairs = PairsFile::read(&args.pairs)?;
+    if let Some(k) = args.fold {
+        let folds = pairs.folds;
+        pairs = k
+            .checked_sub(1)
+            .and_then(|k| pairs.only_fold(k))
+            .with_context(|| format!("--fold {k}: {} has folds 1..={folds}", args.pairs.display()))?;
+    }
     refuse_overlap(&trained, &pairs, &args.pairs)?;
     let dataset = load_dataset(
         args.data.clone(),
@@ -113,7 +125,10 @@ pub fn run(args: EvalArgs) -> Result<EvalReport> {
     let scored = score_run(&trained, &pairs, &dataset, args.flip_average, args.device)?;
     let meta = ReportMeta {
         model: args.model.display().to_string(),
-        pairs_description: describe(&pairs, &args.pairs),
+        pairs_description: match args.fold {
+            Some(k) => format!("{} — fold {k} only", describe(&pairs, &args.pairs)),
+            None => describe(&pairs, &args.pairs),
+        },
         distance: "squared L2".into(),
         flip_averaged: args.flip_average,
     };

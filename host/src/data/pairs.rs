@@ -248,6 +248,24 @@ impl PairsFile {
             .collect()
     }
 
+    /// Only fold `k` (0-based), as a one-fold file (its pairs get fold 0); `None` if there is no
+    /// such fold.
+    pub fn only_fold(&self, k: usize) -> Option<Self> {
+        (k < self.folds).then(|| Self {
+            pairs: self
+                .pairs
+                .iter()
+                .filter(|p| p.fold == k)
+                .map(|p| Pair {
+                    fold: 0,
+                    ..p.clone()
+                })
+                .collect(),
+            folds: 1,
+            per_fold: self.per_fold,
+        })
+    }
+
     /// The pairs of fold `k`.
     pub fn fold(&self, k: usize) -> impl Iterator<Item = &Pair> {
         self.pairs.iter().filter(move |p| p.fold == k)

@@ -40,6 +40,16 @@ fn view1_is_one_fold_of_same_then_different() {
 }
 
 #[test]
+fn only_fold_keeps_one_fold_as_fold_zero() {
+    let f = PairsFile::parse(VIEW2).unwrap();
+    let second = f.only_fold(1).unwrap();
+    assert_eq!((second.folds, second.per_fold, second.pairs.len()), (1, 1, 2));
+    assert!(second.pairs.iter().all(|p| p.fold == 0));
+    assert_eq!(second.people(), f.people_in_fold(1));
+    assert!(f.only_fold(2).is_none());
+}
+
+#[test]
 fn view2_folds_and_their_people() {
     let f = PairsFile::parse(VIEW2).unwrap();
     assert_eq!((f.folds, f.per_fold, f.pairs.len()), (2, 1, 4));
