@@ -206,7 +206,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
             s.images_per_second
         ));
         if let Some(w) = warning {
-            bar.println(w);
+            // Not `bar.println`: that is dropped when the bar is hidden (stderr not a terminal),
+            // and a collapse warning must reach logs too.
+            bar.suspend(|| eprintln!("step {}: {w}", s.step));
         }
     };
     let (_, summary) = training::train(&cfg, &images, &run, args.device, args.resume, on_log)?;
