@@ -114,7 +114,9 @@ pub fn run(args: EvalArgs) -> Result<EvalReport> {
         pairs = k
             .checked_sub(1)
             .and_then(|k| pairs.only_fold(k))
-            .with_context(|| format!("--fold {k}: {} has folds 1..={folds}", args.pairs.display()))?;
+            .with_context(|| {
+                format!("--fold {k}: {} has folds 1..={folds}", args.pairs.display())
+            })?;
     }
     refuse_overlap(&trained, &pairs, &args.pairs)?;
     let dataset = load_dataset(

@@ -43,7 +43,10 @@ fn view1_is_one_fold_of_same_then_different() {
 fn only_fold_keeps_one_fold_as_fold_zero() {
     let f = PairsFile::parse(VIEW2).unwrap();
     let second = f.only_fold(1).unwrap();
-    assert_eq!((second.folds, second.per_fold, second.pairs.len()), (1, 1, 2));
+    assert_eq!(
+        (second.folds, second.per_fold, second.pairs.len()),
+        (1, 1, 2)
+    );
     assert!(second.pairs.iter().all(|p| p.fold == 0));
     assert_eq!(second.people(), f.people_in_fold(1));
     assert!(f.only_fold(2).is_none());
