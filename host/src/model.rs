@@ -224,6 +224,7 @@ mod tests {
         let cfg = EmbedderConfig::default_device();
         let model = cfg.init(&Device::flex());
         let params = model.num_params();
+        eprintln!("default embedder: {params} parameters, {} MACs", cfg.macs());
         assert!(params <= 250_000, "{params} parameters");
         let macs = cfg.macs();
         assert!(macs <= 12_000_000, "{macs} MACs");
