@@ -12,6 +12,7 @@ use crate::mining::{mine, Miner, Triplets};
 use crate::model::Embedder;
 use crate::sampler::{Batch, PkConfig, PkSampler, SamplerError};
 use crate::tensors::{floats, pairwise_squared_distances};
+use crate::training::TrainImages;
 use burn::prelude::*;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -57,35 +58,28 @@ pub struct TripletPool {
 impl TripletPool {
     /// Mines a new pool: draws the subset with a P×K sampler seeded by `seed`, embeds it with
     /// `model` (evaluation mode), mines with `miner`.
-    #[allow(clippy::too_many_arguments)]
     pub fn mine(
         cfg: &OfflineMiningConfig,
         miner: Miner,
         alpha: f32,
         model: &Embedder,
-        people: &[Vec<usize>],
-        pixels: &[u8],
-        side: usize,
+        data: &TrainImages,
         seed: u64,
     ) -> Result<Self, SamplerError> {
-        let eligible = people.iter().filter(|p| p.len() >= 2).count();
+        let eligible = data.people.iter().filter(|p| p.len() >= 2).count();
         let shape = PkConfig {
             people_per_batch: cfg.people.min(eligible),
             images_per_person: cfg.images_per_person,
             negatives_per_batch: 0,
         };
-        let Batch { indices, labels } = PkSampler::new(people, shape, seed)?.next_batch();
-        let n = side * side;
-        let images: Vec<&[u8]> = indices
-            .iter()
-            .map(|&i| &pixels[i * n..(i + 1) * n])
-            .collect();
+        let Batch { indices, labels } = PkSampler::new(&data.people, shape, seed)?.next_batch();
+        let images: Vec<&[u8]> = indices.iter().map(|&i| data.image(i)).collect();
         let valid = model.valid();
         let device = burn::module::Module::devices(&valid)
             .into_iter()
             .next()
             .unwrap_or_else(Device::flex);
-        let e = embed(&valid, &images, side, false, &device, |_| {});
+        let e = embed(&valid, &images, data.side, false, &device, |_| {});
         let emb = floats(e.values, [images.len(), e.dim], &device);
         let found: Triplets = mine(miner, pairwise_squared_distances(emb), &labels, alpha, seed);
         let mut triplets: Vec<([usize; 3], [u32; 2])> = (0..found.len())
@@ -169,17 +163,12 @@ mod tests {
             images_per_person: 3,
             triplets_per_batch: 4,
         };
-        let mut pool = TripletPool::mine(
-            &cfg,
-            Miner::BatchHard,
-            0.2,
-            &model,
-            &people,
-            &pixels,
+        let data = TrainImages {
+            pixels: &pixels,
             side,
-            1,
-        )
-        .unwrap();
+            people,
+        };
+        let mut pool = TripletPool::mine(&cfg, Miner::BatchHard, 0.2, &model, &data, 1).unwrap();
         assert_eq!(pool.len(), 18, "batch-hard gives one triplet per anchor");
         let person = |i: usize| i / 3;
         for _ in 0..6 {

@@ -193,7 +193,8 @@ pub struct TrainImages<'a> {
 }
 
 impl TrainImages<'_> {
-    fn image(&self, index: usize) -> &[u8] {
+    /// The pixels of image `index`.
+    pub fn image(&self, index: usize) -> &[u8] {
         let n = self.side * self.side;
         &self.pixels[index * n..(index + 1) * n]
     }
@@ -315,16 +316,8 @@ pub fn train(
                 Some(offline) => {
                     if step % offline.every_steps.max(1) == 0 || pool.is_empty() {
                         let seed = cfg.seed ^ 0x0FF ^ (step as u64).rotate_left(20);
-                        pool = TripletPool::mine(
-                            offline,
-                            cfg.miner,
-                            cfg.alpha,
-                            &model,
-                            &images.people,
-                            images.pixels,
-                            images.side,
-                            seed,
-                        )?;
+                        pool =
+                            TripletPool::mine(offline, cfg.miner, cfg.alpha, &model, images, seed)?;
                     }
                     match pool.next_batch(offline.triplets_per_batch) {
                         Some((batch, triplets)) => (batch, Some(triplets)),

@@ -41,34 +41,16 @@ fn config() -> TrainingConfig {
 fn training_on_generated_people_lowers_the_loss_and_separates_them() {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let started = Instant::now();
-    let synth = SyntheticConfig::default();
-    let preprocess = PreprocessConfig {
-        crop: 32,
-        out_side: 32,
-    };
-    let train_set =
-        Dataset::in_memory(preprocess, synthetic_people(&synth, PEOPLE, 10, 1, 1)).unwrap();
+    let train_set = synthetic_set(PEOPLE, 10, 1);
     let cfg = config();
-    let images = TrainImages {
-        pixels: train_set.all_pixels(),
-        side: 32,
-        people: train_set.images_by_person(),
-    };
+    let images = train_images(&train_set);
     let dir = tempfile::tempdir().unwrap();
     let run = RunDir::create(dir.path(), false).unwrap();
     let mut logged = 0;
-    let fresh = synthetic_people(&synth, PEOPLE, 4, 1, 99);
-    let refs: Vec<&[u8]> = fresh
-        .iter()
-        .flat_map(|(_, v)| v.iter().map(|i| i.as_slice()))
-        .collect();
+    let fresh = fresh_images();
+    let refs: Vec<&[u8]> = fresh.iter().map(Vec::as_slice).collect();
     let device = Device::flex();
-    device.seed(cfg.seed);
-    let untrained = cfg.model.init(&device);
-    let before = all_triplet_loss(
-        &embed(&untrained, &refs, 32, false, &device, |_| {}),
-        cfg.alpha,
-    );
+    let before = untrained_loss(&cfg, &refs, &device);
     let (model, summary) = train(&cfg, &images, &run, ComputeDevice::Flex, false, |_, _| {
         logged += 1
     })
@@ -121,6 +103,44 @@ fn training_on_generated_people_lowers_the_loss_and_separates_them() {
     );
 }
 
+/// `people` generated people with `images` images each, as 32 × 32 in-memory data.
+fn synthetic_set(people: usize, images: usize, seed: u64) -> Dataset {
+    let preprocess = PreprocessConfig {
+        crop: 32,
+        out_side: 32,
+    };
+    let synth = SyntheticConfig::default();
+    Dataset::in_memory(
+        preprocess,
+        synthetic_people(&synth, people, images, seed, seed),
+    )
+    .unwrap()
+}
+
+fn train_images(set: &Dataset) -> TrainImages<'_> {
+    TrainImages {
+        pixels: set.all_pixels(),
+        side: 32,
+        people: set.images_by_person(),
+    }
+}
+
+/// Four fresh images of each of the `PEOPLE` training people (the seed-1 identities).
+fn fresh_images() -> Vec<Vec<u8>> {
+    let fresh = synthetic_people(&SyntheticConfig::default(), PEOPLE, 4, 1, 99);
+    fresh.into_iter().flat_map(|(_, v)| v).collect()
+}
+
+/// The all-triplet loss of `images` under the model `cfg` initialises, seeded as `train` seeds it.
+fn untrained_loss(cfg: &TrainingConfig, images: &[&[u8]], device: &Device) -> f32 {
+    device.seed(cfg.seed);
+    let untrained = cfg.model.init(device);
+    all_triplet_loss(
+        &embed(&untrained, images, 32, false, device, |_| {}),
+        cfg.alpha,
+    )
+}
+
 /// Mean FaceNet hinge over every (anchor, positive, negative) of 4-image groups, zeros included.
 fn all_triplet_loss(e: &facegate::inference::Embeddings, alpha: f32) -> f32 {
     let (mut sum, mut n) = (0.0f32, 0usize);
@@ -143,35 +163,18 @@ fn all_triplet_loss(e: &facegate::inference::Embeddings, alpha: f32) -> f32 {
 #[test]
 fn offline_mining_trains_too() {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let synth = SyntheticConfig::default();
-    let preprocess = PreprocessConfig {
-        crop: 32,
-        out_side: 32,
-    };
-    let set = Dataset::in_memory(preprocess, synthetic_people(&synth, PEOPLE, 10, 1, 1)).unwrap();
-    let images = TrainImages {
-        pixels: set.all_pixels(),
-        side: 32,
-        people: set.images_by_person(),
-    };
+    let set = synthetic_set(PEOPLE, 10, 1);
+    let images = train_images(&set);
     let cfg = config().with_offline_mining(Some(OfflineMiningConfig {
         every_steps: 20,
         people: PEOPLE,
         images_per_person: 10,
         triplets_per_batch: 12,
     }));
-    let fresh = synthetic_people(&synth, PEOPLE, 4, 1, 99);
-    let refs: Vec<&[u8]> = fresh
-        .iter()
-        .flat_map(|(_, v)| v.iter().map(|i| i.as_slice()))
-        .collect();
+    let fresh = fresh_images();
+    let refs: Vec<&[u8]> = fresh.iter().map(Vec::as_slice).collect();
     let device = Device::flex();
-    device.seed(cfg.seed);
-    let untrained = cfg.model.init(&device);
-    let before = all_triplet_loss(
-        &embed(&untrained, &refs, 32, false, &device, |_| {}),
-        cfg.alpha,
-    );
+    let before = untrained_loss(&cfg, &refs, &device);
     let dir = tempfile::tempdir().unwrap();
     let run = RunDir::create(dir.path(), false).unwrap();
     let (model, _) = train(&cfg, &images, &run, ComputeDevice::Flex, false, |_, _| {}).unwrap();
@@ -195,17 +198,8 @@ fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
 #[test]
 fn resuming_from_a_checkpoint_gives_the_uninterrupted_run() {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let synth = SyntheticConfig::default();
-    let preprocess = PreprocessConfig {
-        crop: 32,
-        out_side: 32,
-    };
-    let set = Dataset::in_memory(preprocess, synthetic_people(&synth, 10, 6, 3, 3)).unwrap();
-    let images = TrainImages {
-        pixels: set.all_pixels(),
-        side: 32,
-        people: set.images_by_person(),
-    };
+    let set = synthetic_set(10, 6, 3);
+    let images = train_images(&set);
     let probe: Vec<&[u8]> = (0..set.len()).map(|i| set.pixels(i).unwrap()).collect();
     let device = Device::flex();
     let embeddings = |m: &facegate::model::Embedder| {

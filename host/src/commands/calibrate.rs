@@ -1,13 +1,12 @@
 //! `facegate calibrate`: the deployment threshold for a target false-accept rate, chosen on a
 //! calibration set whose people the run never trained on, stored with the model.
 
-use super::evaluate::score_run;
+use super::evaluate::{embed_with_run, score_run};
 use super::{load_dataset, open_model, refuse_overlap};
 use crate::backend::ComputeDevice;
 use crate::data::{PairsFile, Person};
 use crate::eval::metrics::calibrate;
 use crate::eval::ScoredPair;
-use crate::inference::embed;
 use anyhow::{bail, Result};
 use facegate_shared::distance::squared_l2;
 use serde::{Deserialize, Serialize};
@@ -82,16 +81,13 @@ pub fn run(args: CalibrateArgs) -> Result<Calibration> {
         let images: Vec<&[u8]> = (0..subset.len())
             .map(|i| subset.pixels(i).unwrap())
             .collect();
-        let device = args.device.inference_device();
-        let model = trained.run.load_model(&trained.config.model, &device)?;
-        let e = embed(
-            &model,
+        let e = embed_with_run(
+            &trained,
             &images,
             subset.side(),
             args.flip_average,
-            &device,
-            |_| {},
-        );
+            args.device,
+        )?;
         let mut scored = Vec::with_capacity(images.len() * images.len() / 2);
         for i in 0..images.len() {
             for j in i + 1..images.len() {

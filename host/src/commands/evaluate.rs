@@ -4,7 +4,7 @@ use super::{load_dataset, open_model, refuse_overlap, TrainedRun};
 use crate::backend::ComputeDevice;
 use crate::data::{Dataset, PairsFile};
 use crate::eval::{write_report, EvalReport, PlotInputs, ReportMeta, ScoredPair, TrainLogRow};
-use crate::inference::{embed, score_pairs};
+use crate::inference::{embed, score_pairs, Embeddings};
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::collections::HashMap;
@@ -41,6 +41,27 @@ pub struct EvalArgs {
     pub no_cache: bool,
 }
 
+/// Embeds `images` with the run's final model, with a progress bar.
+pub fn embed_with_run(
+    trained: &TrainedRun,
+    images: &[&[u8]],
+    side: usize,
+    flip_average: bool,
+    device: ComputeDevice,
+) -> Result<Embeddings> {
+    let device = device.inference_device();
+    let model = trained.run.load_model(&trained.config.model, &device)?;
+    let bar = ProgressBar::new(images.len() as u64).with_style(
+        ProgressStyle::with_template("embedding {pos}/{len} images [{bar:30}] {per_sec}")
+            .expect("a valid progress template"),
+    );
+    let embeddings = embed(&model, images, side, flip_average, &device, |n| {
+        bar.inc(n as u64)
+    });
+    bar.finish_and_clear();
+    Ok(embeddings)
+}
+
 /// Embeds the images of `pairs` with the run's model and scores every pair.
 pub fn score_run(
     trained: &TrainedRun,
@@ -68,21 +89,7 @@ pub fn score_run(
                 .expect("resolved indices are in the dataset")
         })
         .collect();
-    let device = device.inference_device();
-    let model = trained.run.load_model(&trained.config.model, &device)?;
-    let bar = ProgressBar::new(images.len() as u64).with_style(
-        ProgressStyle::with_template("embedding {pos}/{len} images [{bar:30}] {per_sec}")
-            .expect("a valid progress template"),
-    );
-    let embeddings = embed(
-        &model,
-        &images,
-        dataset.side(),
-        flip_average,
-        &device,
-        |n| bar.inc(n as u64),
-    );
-    bar.finish_and_clear();
+    let embeddings = embed_with_run(trained, &images, dataset.side(), flip_average, device)?;
     let row_pairs: Vec<(usize, usize)> = resolved.iter().map(|(a, b)| (rows[a], rows[b])).collect();
     Ok(score_pairs(
         &embeddings,
