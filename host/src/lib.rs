@@ -8,6 +8,7 @@ pub mod commands;
 pub mod data;
 pub mod diagnostics;
 pub mod eval;
+pub mod folded;
 pub mod inference;
 pub mod loss;
 pub mod mining;

@@ -64,6 +64,16 @@ impl EmbedderConfig {
             .with_embedding_dim(16)
     }
 
+    /// Like [`Self::tiny`] with a residual block between the two strided ones: the smallest
+    /// model that has every operator of the device model (export and quantisation tests).
+    pub fn tiny_residual() -> Self {
+        let b = |channels, stride| BlockSpec { channels, stride };
+        Self {
+            blocks: vec![b(16, 2), b(16, 1), b(32, 2)],
+            ..Self::tiny()
+        }
+    }
+
     /// Builds the embedder with freshly initialised weights.
     pub fn init(&self, device: &Device) -> Embedder {
         let stem = ConvBn::new(1, self.stem_channels, 3, 2, 1, device);
