@@ -14,6 +14,7 @@
 #![deny(missing_docs)]
 
 pub mod distance;
+pub mod int8;
 pub mod loss;
 pub mod math;
 pub mod preprocess;

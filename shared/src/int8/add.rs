@@ -1,0 +1,75 @@
+//! Elementwise addition of two int8 tensors with different scales (TFLite `ADD`, int8): both
+//! inputs are brought to a common scale with 20 bits of headroom, summed, and requantised.
+//!
+//! Parameters, as TFLite's `Prepare` computes them (`twice_max = 2·max(s₁, s₂)`):
+//! `input1 = s₁ / twice_max`, `input2 = s₂ / twice_max`, `output = twice_max / (2^20 · s_out)`,
+//! each a [`QuantizedMultiplier`] with a non-positive shift.
+
+use super::{check_len, KernelError, OutputStage, QuantizedMultiplier};
+
+/// TFLite's `left_shift` for int8 addition.
+pub const LEFT_SHIFT: i32 = 20;
+
+/// An addition's constants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Add {
+    /// First input's zero point.
+    pub input1_zero_point: i32,
+    /// First input's rescaling.
+    pub input1: QuantizedMultiplier,
+    /// Second input's zero point.
+    pub input2_zero_point: i32,
+    /// Second input's rescaling.
+    pub input2: QuantizedMultiplier,
+    /// Rescaling of the sum to the output.
+    pub output: QuantizedMultiplier,
+    /// Output zero point and fused activation.
+    pub stage: OutputStage,
+}
+
+impl Add {
+    /// The parameters for input scales `s1`, `s2` and output scale `s_out`, or `None` when a
+    /// scale is not positive and finite.
+    pub fn from_scales(s1: f64, zp1: i32, s2: f64, zp2: i32, s_out: f64, stage: OutputStage) -> Option<Self> {
+        if !(s1 > 0.0 && s2 > 0.0 && s_out > 0.0) {
+            return None;
+        }
+        let twice_max = 2.0 * s1.max(s2);
+        Some(Self {
+            input1_zero_point: zp1,
+            input1: QuantizedMultiplier::from_real(s1 / twice_max)?,
+            input2_zero_point: zp2,
+            input2: QuantizedMultiplier::from_real(s2 / twice_max)?,
+            output: QuantizedMultiplier::from_real(twice_max / ((1u32 << LEFT_SHIFT) as f64 * s_out))?,
+            stage,
+        })
+    }
+
+    /// One output element.
+    #[inline]
+    pub fn element(&self, a: i8, b: i8) -> i8 {
+        let a = (i32::from(a) - self.input1_zero_point) << LEFT_SHIFT;
+        let b = (i32::from(b) - self.input2_zero_point) << LEFT_SHIFT;
+        let sum = self.input1.apply(a).wrapping_add(self.input2.apply(b));
+        self.stage.finish(self.output.apply(sum))
+    }
+
+    /// `output = a + b`.
+    pub fn run(&self, a: &[i8], b: &[i8], output: &mut [i8]) -> Result<(), KernelError> {
+        check_len("input2", a.len(), b.len())?;
+        check_len("output", a.len(), output.len())?;
+        for ((o, &x), &y) in output.iter_mut().zip(a).zip(b) {
+            *o = self.element(x, y);
+        }
+        Ok(())
+    }
+
+    /// `b_and_output = a + b_and_output`.
+    pub fn run_in_place(&self, a: &[i8], b_and_output: &mut [i8]) -> Result<(), KernelError> {
+        check_len("input2", a.len(), b_and_output.len())?;
+        for (o, &x) in b_and_output.iter_mut().zip(a) {
+            *o = self.element(x, *o);
+        }
+        Ok(())
+    }
+}
