@@ -25,6 +25,8 @@ pub mod pool;
 
 #[cfg(test)]
 mod fixedpoint_tests;
+#[cfg(test)]
+mod kernel_tests;
 
 pub use activation::OutputStage;
 pub use channel::{ChannelParam, ChannelParams};
