@@ -256,6 +256,27 @@ impl FoldedEmbedder {
     }
 }
 
+/// Gives every BatchNorm random, non-identity parameters and statistics, so that tests of
+/// folding, export and quantisation exercise them (a fresh model's are the identity).
+pub fn randomize_batchnorm(model: &mut Embedder, device: &burn::prelude::Device) {
+    use burn::module::{Param, RunningState};
+    use burn::prelude::Tensor;
+    use burn::tensor::Distribution;
+    let randomize = |bn: &mut burn::nn::BatchNorm| {
+        let n = bn.gamma.val().dims()[0];
+        let r = |lo, hi| Tensor::<1>::random([n], Distribution::Uniform(lo, hi), device);
+        bn.gamma = Param::from_tensor(r(0.5, 1.5));
+        bn.beta = Param::from_tensor(r(-0.3, 0.3));
+        bn.running_mean = RunningState::new(r(-0.2, 0.2));
+        bn.running_var = RunningState::new(r(0.3, 2.0));
+    };
+    randomize(&mut model.stem.bn);
+    for block in &mut model.blocks {
+        randomize(&mut block.depthwise.bn);
+        randomize(&mut block.pointwise.bn);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -263,33 +284,12 @@ mod tests {
     use burn::prelude::*;
     use facegate_shared::preprocess::input_f32;
 
-    fn random_stats(bn: &mut burn::nn::BatchNorm, device: &Device) {
-        use burn::module::{Param, RunningState};
-        use burn::tensor::Distribution;
-        let n = bn.gamma.val().dims()[0];
-        let r = |lo, hi| Tensor::<1>::random([n], Distribution::Uniform(lo, hi), device);
-        bn.gamma = Param::from_tensor(r(0.5, 1.5));
-        bn.beta = Param::from_tensor(r(-0.3, 0.3));
-        bn.running_mean = RunningState::new(r(-0.2, 0.2));
-        bn.running_var = RunningState::new(r(0.3, 2.0));
-    }
-
-    /// A model whose BatchNorm parameters are not the identity, so folding is really exercised.
-    pub(crate) fn trained_looking_model(device: &Device) -> (Embedder, EmbedderConfig) {
-        let config = EmbedderConfig::tiny_residual();
-        let mut model = config.init(device);
-        random_stats(&mut model.stem.bn, device);
-        for block in &mut model.blocks {
-            random_stats(&mut block.depthwise.bn, device);
-            random_stats(&mut block.pointwise.bn, device);
-        }
-        (model, config)
-    }
-
     #[test]
     fn folded_forward_matches_burn() {
         let device = Device::flex();
-        let (model, config) = trained_looking_model(&device);
+        let config = EmbedderConfig::tiny_residual();
+        let mut model = config.init(&device);
+        randomize_batchnorm(&mut model, &device);
         let folded = FoldedEmbedder::fold(&model, &config);
         let pixels: Vec<u8> = (0..32 * 32).map(|i| ((i * 37) % 256) as u8).collect();
         let input: Vec<f32> = pixels.iter().map(|&p| input_f32(p)).collect();

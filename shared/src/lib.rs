@@ -9,10 +9,13 @@
 //! - [`distance`]: squared L2, L2, cosine for `f32` and `i8` vectors; L2 normalisation.
 //! - [`loss`]: scalar reference forms of the losses the host trainer implements with tensors.
 //! - [`verify`]: the accept/reject decision against a typed threshold.
+//! - [`int8`]: TFLite-compatible int8 kernels (one file per operator) and their fixed-point math.
+//! - [`blob`]: the `.fgm` model blob (format, validating zero-copy parser) and the int8 engine.
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod blob;
 pub mod distance;
 pub mod int8;
 pub mod loss;

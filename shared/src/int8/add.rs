@@ -30,7 +30,14 @@ pub struct Add {
 impl Add {
     /// The parameters for input scales `s1`, `s2` and output scale `s_out`, or `None` when a
     /// scale is not positive and finite.
-    pub fn from_scales(s1: f64, zp1: i32, s2: f64, zp2: i32, s_out: f64, stage: OutputStage) -> Option<Self> {
+    pub fn from_scales(
+        s1: f64,
+        zp1: i32,
+        s2: f64,
+        zp2: i32,
+        s_out: f64,
+        stage: OutputStage,
+    ) -> Option<Self> {
         if !(s1 > 0.0 && s2 > 0.0 && s_out > 0.0) {
             return None;
         }
@@ -40,7 +47,9 @@ impl Add {
             input1: QuantizedMultiplier::from_real(s1 / twice_max)?,
             input2_zero_point: zp2,
             input2: QuantizedMultiplier::from_real(s2 / twice_max)?,
-            output: QuantizedMultiplier::from_real(twice_max / ((1u32 << LEFT_SHIFT) as f64 * s_out))?,
+            output: QuantizedMultiplier::from_real(
+                twice_max / ((1u32 << LEFT_SHIFT) as f64 * s_out),
+            )?,
             stage,
         })
     }

@@ -64,9 +64,7 @@ impl<'a> ChannelParams<'a> {
     /// Channel `c`, or `None` past the end.
     #[inline]
     pub fn get(&self, c: usize) -> Option<ChannelParam> {
-        let b = self
-            .bytes
-            .get(c * CHANNEL_BYTES..(c + 1) * CHANNEL_BYTES)?;
+        let b = self.bytes.get(c * CHANNEL_BYTES..(c + 1) * CHANNEL_BYTES)?;
         Some(ChannelParam {
             bias: le_i32(&b[0..4]),
             requantize: QuantizedMultiplier {

@@ -38,7 +38,11 @@ fn doubling_high_mul_named_cases() {
         ("below the tie rounds to zero", 1, (1 << 30) - 1, 0),
     ];
     for &(name, a, b, expected) in cases {
-        assert_eq!(saturating_rounding_doubling_high_mul(a, b), expected, "{name}");
+        assert_eq!(
+            saturating_rounding_doubling_high_mul(a, b),
+            expected,
+            "{name}"
+        );
     }
 }
 
@@ -95,7 +99,10 @@ fn multiply_by_quantized_multiplier_saturation_and_shift_extremes() {
     assert_eq!(tiny.apply(1 << 30), 1, "the tie 0.5 rounds away from zero");
     assert_eq!(tiny.apply(1 << 29), 0, "0.25");
     // Saturating product: min × min.
-    assert_eq!(multiply_by_quantized_multiplier(i32::MIN, i32::MIN, 0), i32::MAX);
+    assert_eq!(
+        multiply_by_quantized_multiplier(i32::MIN, i32::MIN, 0),
+        i32::MAX
+    );
     // Negative ties: TFLite's double rounding rounds them differently depending on which step
     // meets the tie. 0.5 = (2^30, shift 0): the tie is met in the doubling high product, which
     // rounds ties up: −3 × 0.5 = −1.5 → −1, −1 × 0.5 → 0, 3 × 0.5 → 2.
@@ -158,6 +165,9 @@ fn inverse_square_root_small_inputs() {
     for n in 2..2000 {
         let got = inv_sqrt_quantized_multiplier(n).to_real();
         let exact = 1.0 / f64::from(n).sqrt();
-        assert!(((got - exact) / exact).abs() < 1e-5, "n {n}: {got} vs {exact}");
+        assert!(
+            ((got - exact) / exact).abs() < 1e-5,
+            "n {n}: {got} vs {exact}"
+        );
     }
 }

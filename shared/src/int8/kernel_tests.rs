@@ -47,7 +47,10 @@ impl Layer {
         let ws = self.weight_scales[c];
         let mut y = self.input_scale * ws * f64::from(self.biases[c]);
         for (w, x) in taps {
-            y += ws * f64::from(w) * self.input_scale * f64::from(i32::from(x) - self.input_zero_point);
+            y += ws
+                * f64::from(w)
+                * self.input_scale
+                * f64::from(i32::from(x) - self.input_zero_point);
         }
         let q = (y / self.output_scale).round() as i64 + i64::from(self.stage.zero_point);
         q.clamp(i64::from(self.stage.min), i64::from(self.stage.max)) as i32
@@ -89,20 +92,35 @@ fn weights(n: usize) -> impl Strategy<Value = Vec<i8>> {
 fn assert_close(got: &[i8], expected: &[i32]) -> Result<(), TestCaseError> {
     prop_assert_eq!(got.len(), expected.len());
     for (i, (&g, &e)) in got.iter().zip(expected).enumerate() {
-        prop_assert!((i32::from(g) - e).abs() <= TOLERANCE_LSB, "element {}: got {} expected {}", i, g, e);
+        prop_assert!(
+            (i32::from(g) - e).abs() <= TOLERANCE_LSB,
+            "element {}: got {} expected {}",
+            i,
+            g,
+            e
+        );
     }
     Ok(())
 }
 
 /// Random convolution geometry: (input side, c_in, c_out, window).
 fn geometry() -> impl Strategy<Value = (u16, usize, usize, Window)> {
-    (1u16..7, 1usize..4, 1usize..5, prop_oneof![Just(1u8), Just(3)], 1u8..3, 0u8..2).prop_filter_map(
-        "window fits",
-        |(side, ci, co, k, s, p)| {
-            let w = Window { kernel: k, stride: s, padding: p };
-            w.output_side(side).map(|_| (side, ci, co, w))
-        },
+    (
+        1u16..7,
+        1usize..4,
+        1usize..5,
+        prop_oneof![Just(1u8), Just(3)],
+        1u8..3,
+        0u8..2,
     )
+        .prop_filter_map("window fits", |(side, ci, co, k, s, p)| {
+            let w = Window {
+                kernel: k,
+                stride: s,
+                padding: p,
+            };
+            w.output_side(side).map(|_| (side, ci, co, w))
+        })
 }
 
 proptest! {
@@ -307,7 +325,11 @@ fn hand_computed_vectors() {
     let conv = Conv2d {
         input: Shape::new(2, 2, 1),
         output: Shape::new(2, 2, 1),
-        window: Window { kernel: 3, stride: 1, padding: 1 },
+        window: Window {
+            kernel: 3,
+            stride: 1,
+            padding: 1,
+        },
         input_zero_point: 0,
         weights: &[1; 9],
         channels: ChannelParams::new(&ch).unwrap(),
@@ -317,16 +339,26 @@ fn hand_computed_vectors() {
     conv.run(&[1; 4], &mut out).unwrap();
     assert_eq!(out, [13; 4]);
     // Input zero point 1 makes the same image real 0: only the bias is left: 2·0.5 + 10 = 11.
-    let conv = Conv2d { input_zero_point: 1, ..conv };
+    let conv = Conv2d {
+        input_zero_point: 1,
+        ..conv
+    };
     conv.run(&[1; 4], &mut out).unwrap();
     assert_eq!(out, [11; 4]);
     // A fused ReLU at zero point −5 clamps a negative result to −5.
     let ch = unit_channels(1, -100, 0.5);
-    let conv = Conv2d { channels: ChannelParams::new(&ch).unwrap(), stage: OutputStage::relu(-5), ..conv };
+    let conv = Conv2d {
+        channels: ChannelParams::new(&ch).unwrap(),
+        stage: OutputStage::relu(-5),
+        ..conv
+    };
     conv.run(&[1; 4], &mut out).unwrap();
     assert_eq!(out, [-5; 4]);
     // Pooling: means 1.5 → 2 and −1.5 → −2 (ties away from zero).
-    let pool = GlobalAveragePool { input: Shape::new(1, 2, 2), stage: OutputStage::linear(0) };
+    let pool = GlobalAveragePool {
+        input: Shape::new(1, 2, 2),
+        stage: OutputStage::linear(0),
+    };
     let mut pooled = [0i8; 2];
     pool.run(&[1, -1, 2, -2], &mut pooled).unwrap();
     assert_eq!(pooled, [2, -2]);
@@ -346,23 +378,55 @@ fn hand_computed_vectors() {
 fn wrong_lengths_are_typed_errors() {
     let ch = unit_channels(2, 0, 0.5);
     let pw = PointwiseConv {
-        pixels: 4, c_in: 2, c_out: 2, input_zero_point: 0,
+        pixels: 4,
+        c_in: 2,
+        c_out: 2,
+        input_zero_point: 0,
         weights: &[1; 4],
         channels: ChannelParams::new(&ch).unwrap(),
         stage: OutputStage::linear(0),
     };
     let mut out = [0i8; 8];
-    assert!(matches!(pw.run(&[0; 7], &mut out), Err(KernelError::Length { buffer: "input", expected: 8, actual: 7 })));
-    assert!(matches!(pw.run(&[0; 8], &mut out[..6]), Err(KernelError::Length { buffer: "output", .. })));
-    let wide = PointwiseConv { c_out: 3, weights: &[1; 6], ..pw };
-    assert!(matches!(wide.run_in_place(&mut [0; 8], &mut [0; 2]), Err(KernelError::Shape { .. }) | Err(KernelError::Length { .. })));
+    assert!(matches!(
+        pw.run(&[0; 7], &mut out),
+        Err(KernelError::Length {
+            buffer: "input",
+            expected: 8,
+            actual: 7
+        })
+    ));
+    assert!(matches!(
+        pw.run(&[0; 8], &mut out[..6]),
+        Err(KernelError::Length {
+            buffer: "output",
+            ..
+        })
+    ));
+    let wide = PointwiseConv {
+        c_out: 3,
+        weights: &[1; 6],
+        ..pw
+    };
+    assert!(matches!(
+        wide.run_in_place(&mut [0; 8], &mut [0; 2]),
+        Err(KernelError::Shape { .. }) | Err(KernelError::Length { .. })
+    ));
     let conv = Conv2d {
-        input: Shape::new(4, 4, 1), output: Shape::new(3, 3, 1),
-        window: Window { kernel: 3, stride: 1, padding: 1 },
-        input_zero_point: 0, weights: &[0; 9],
+        input: Shape::new(4, 4, 1),
+        output: Shape::new(3, 3, 1),
+        window: Window {
+            kernel: 3,
+            stride: 1,
+            padding: 1,
+        },
+        input_zero_point: 0,
+        weights: &[0; 9],
         channels: ChannelParams::new(&ch[..12]).unwrap(),
         stage: OutputStage::linear(0),
     };
-    assert!(matches!(conv.run(&[0; 16], &mut [0; 9]), Err(KernelError::Shape { .. })));
+    assert!(matches!(
+        conv.run(&[0; 16], &mut [0; 9]),
+        Err(KernelError::Shape { .. })
+    ));
     assert!(ChannelParams::new(&[0; 13]).is_none());
 }
