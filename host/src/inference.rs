@@ -38,7 +38,8 @@ impl Embeddings {
     }
 }
 
-fn mirror(image: &[u8], side: usize) -> Vec<u8> {
+/// The image mirrored left–right (`side × side` grey pixels).
+pub fn mirror(image: &[u8], side: usize) -> Vec<u8> {
     image
         .chunks(side)
         .flat_map(|row| row.iter().rev().copied())

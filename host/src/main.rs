@@ -1,7 +1,7 @@
 //! `facegate`: the host command line. Parsing and dispatch only; the work is in the library.
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use facegate::commands::{bench, calibrate, evaluate, train};
+use facegate::commands::{bench, calibrate, evaluate, quantize, train};
 
 #[derive(Parser)]
 #[command(
@@ -22,6 +22,8 @@ enum Command {
     Eval(evaluate::EvalArgs),
     /// Choose and store the verification threshold for a target false-accept rate.
     Calibrate(calibrate::CalibrateArgs),
+    /// Quantise a trained run to an int8 `.fgm` blob for the device (TFLite int8 scheme).
+    Quantize(quantize::QuantizeArgs),
     /// Time a training step per backend, or mining per batch size (figures for BENCHMARKS.md).
     Bench(bench::BenchArgs),
     /// Print the known-answer self-test values the firmware prints at boot.
@@ -36,6 +38,9 @@ fn main() -> Result<()> {
         }
         Command::Calibrate(args) => {
             calibrate::run(args)?;
+        }
+        Command::Quantize(args) => {
+            quantize::run(args)?;
         }
         Command::Bench(args) => bench::run(args)?,
         Command::Selftest => {

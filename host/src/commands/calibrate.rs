@@ -1,8 +1,9 @@
 //! `facegate calibrate`: the deployment threshold for a target false-accept rate, chosen on a
 //! calibration set whose people the run never trained on, stored with the model.
 
-use super::evaluate::{embed_with_run, score_run};
-use super::{load_dataset, open_model, refuse_overlap};
+use super::evaluate::score_model;
+use super::model_source::ModelSource;
+use super::{load_dataset, refuse_overlap};
 use crate::backend::ComputeDevice;
 use crate::data::{PairsFile, Person};
 use crate::eval::metrics::calibrate;
@@ -70,10 +71,10 @@ pub fn run(args: CalibrateArgs) -> Result<Calibration> {
     if !(args.far > 0.0 && args.far < 1.0) {
         bail!("--far must be in (0, 1), got {}", args.far);
     }
-    let trained = open_model(&args.model)?;
+    let source = ModelSource::open(&args.model)?;
     let pairs = PairsFile::read(&args.pairs)?;
-    refuse_overlap(&trained, &pairs, &args.pairs)?;
-    let dataset = load_dataset(args.data.clone(), trained.config.preprocess(), false)?;
+    refuse_overlap(source.people(), source.path(), &pairs, &args.pairs)?;
+    let dataset = load_dataset(args.data.clone(), source.preprocess(), false)?;
     let (scored, set) = if args.exhaustive {
         let people = pairs.people();
         let subset = dataset.retain_people(|p: &Person| people.contains(&p.name));
@@ -81,13 +82,7 @@ pub fn run(args: CalibrateArgs) -> Result<Calibration> {
         let images: Vec<&[u8]> = (0..subset.len())
             .map(|i| subset.pixels(i).unwrap())
             .collect();
-        let e = embed_with_run(
-            &trained,
-            &images,
-            subset.side(),
-            args.flip_average,
-            args.device,
-        )?;
+        let e = source.embed(&images, subset.side(), args.flip_average, args.device)?;
         let mut scored = Vec::with_capacity(images.len() * images.len() / 2);
         for i in 0..images.len() {
             for j in i + 1..images.len() {
@@ -103,7 +98,7 @@ pub fn run(args: CalibrateArgs) -> Result<Calibration> {
         );
         (scored, set)
     } else {
-        let scored = score_run(&trained, &pairs, &dataset, args.flip_average, args.device)?;
+        let scored = score_model(&source, &pairs, &dataset, args.flip_average, args.device)?;
         (scored, format!("the pairs of {}", args.pairs.display()))
     };
     let point = calibrate(&scored, args.far)?;
@@ -125,7 +120,20 @@ pub fn run(args: CalibrateArgs) -> Result<Calibration> {
         calibration_set: set,
         flip_averaged: args.flip_average,
     };
-    trained.run.write_json(CALIBRATION_JSON, &calibration)?;
+    let written = match &source {
+        ModelSource::Run(trained) => {
+            trained.run.write_json(CALIBRATION_JSON, &calibration)?;
+            trained.run.path().join(CALIBRATION_JSON)
+        }
+        ModelSource::Blob(blob) => {
+            let path = blob.path.with_extension("calibration.json");
+            crate::run::write_atomic(
+                &path,
+                serde_json::to_string_pretty(&calibration)?.as_bytes(),
+            )?;
+            path
+        }
+    };
     println!(
         "threshold {:.4} (squared L2): FAR {:.2e} over {} impostor pairs, TAR {} over {} genuine \
          pairs; written to {}",
@@ -136,7 +144,7 @@ pub fn run(args: CalibrateArgs) -> Result<Calibration> {
             .tar
             .map_or("n/a".into(), |t| format!("{:.2} %", 100.0 * t)),
         calibration.positives,
-        trained.run.path().join(CALIBRATION_JSON).display()
+        written.display()
     );
     Ok(calibration)
 }

@@ -1,19 +1,19 @@
 //! `facegate eval`: LFW-protocol verification accuracy of a trained model on a pairs file.
 
-use super::{load_dataset, open_model, refuse_overlap, TrainedRun};
+use super::model_source::ModelSource;
+use super::{load_dataset, refuse_overlap};
 use crate::backend::ComputeDevice;
 use crate::data::{Dataset, PairsFile};
 use crate::eval::{write_report, EvalReport, PlotInputs, ReportMeta, ScoredPair, TrainLogRow};
-use crate::inference::{embed, score_pairs, Embeddings};
+use crate::inference::score_pairs;
 use anyhow::{Context, Result};
-use indicatif::{ProgressBar, ProgressStyle};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 /// Arguments of `facegate eval`.
 #[derive(Debug, clap::Args)]
 pub struct EvalArgs {
-    /// The model: a run folder (exported .onnx / .fgm come with the export issues).
+    /// The model: a run folder (float) or an int8 `.fgm` blob (device arithmetic).
     #[arg(long)]
     pub model: PathBuf,
     /// Dataset root holding the pairs' images (default: $FACEGATE_DATA).
@@ -41,30 +41,9 @@ pub struct EvalArgs {
     pub no_cache: bool,
 }
 
-/// Embeds `images` with the run's final model, with a progress bar.
-pub fn embed_with_run(
-    trained: &TrainedRun,
-    images: &[&[u8]],
-    side: usize,
-    flip_average: bool,
-    device: ComputeDevice,
-) -> Result<Embeddings> {
-    let device = device.inference_device();
-    let model = trained.run.load_model(&trained.config.model, &device)?;
-    let bar = ProgressBar::new(images.len() as u64).with_style(
-        ProgressStyle::with_template("embedding {pos}/{len} images [{bar:30}] {per_sec}")
-            .expect("a valid progress template"),
-    );
-    let embeddings = embed(&model, images, side, flip_average, &device, |n| {
-        bar.inc(n as u64)
-    });
-    bar.finish_and_clear();
-    Ok(embeddings)
-}
-
-/// Embeds the images of `pairs` with the run's model and scores every pair.
-pub fn score_run(
-    trained: &TrainedRun,
+/// Embeds the images of `pairs` with the model and scores every pair.
+pub fn score_model(
+    source: &ModelSource,
     pairs: &PairsFile,
     dataset: &Dataset,
     flip_average: bool,
@@ -89,7 +68,7 @@ pub fn score_run(
                 .expect("resolved indices are in the dataset")
         })
         .collect();
-    let embeddings = embed_with_run(trained, &images, dataset.side(), flip_average, device)?;
+    let embeddings = source.embed(&images, dataset.side(), flip_average, device)?;
     let row_pairs: Vec<(usize, usize)> = resolved.iter().map(|(a, b)| (rows[a], rows[b])).collect();
     Ok(score_pairs(
         &embeddings,
@@ -114,7 +93,7 @@ fn describe(pairs: &PairsFile, path: &Path) -> String {
 
 /// Runs `facegate eval`; returns the report.
 pub fn run(args: EvalArgs) -> Result<EvalReport> {
-    let trained = open_model(&args.model)?;
+    let source = ModelSource::open(&args.model)?;
     let mut pairs = PairsFile::read(&args.pairs)?;
     if let Some(k) = args.fold {
         let folds = pairs.folds;
@@ -125,13 +104,9 @@ pub fn run(args: EvalArgs) -> Result<EvalReport> {
                 format!("--fold {k}: {} has folds 1..={folds}", args.pairs.display())
             })?;
     }
-    refuse_overlap(&trained, &pairs, &args.pairs)?;
-    let dataset = load_dataset(
-        args.data.clone(),
-        trained.config.preprocess(),
-        args.no_cache,
-    )?;
-    let scored = score_run(&trained, &pairs, &dataset, args.flip_average, args.device)?;
+    refuse_overlap(source.people(), source.path(), &pairs, &args.pairs)?;
+    let dataset = load_dataset(args.data.clone(), source.preprocess(), args.no_cache)?;
+    let scored = score_model(&source, &pairs, &dataset, args.flip_average, args.device)?;
     let meta = ReportMeta {
         model: args.model.display().to_string(),
         pairs_description: match args.fold {
@@ -166,7 +141,7 @@ pub fn run(args: EvalArgs) -> Result<EvalReport> {
         }
     }
     if let Some(dir) = &args.report {
-        let training: Vec<TrainLogRow> = trained.run.log();
+        let training: Vec<TrainLogRow> = source.training_log();
         let written = write_report(
             dir,
             &report,

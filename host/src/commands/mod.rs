@@ -4,6 +4,8 @@
 pub mod bench;
 pub mod calibrate;
 pub mod evaluate;
+pub mod model_source;
+pub mod quantize;
 pub mod train;
 
 use crate::data::{dataset_root, CacheSetting, Dataset, LoadOptions, PairsFile, Progress};
@@ -50,15 +52,16 @@ pub struct TrainedRun {
     pub people: BTreeSet<String>,
 }
 
-/// Where a model comes from, by the path's form.
+/// Opens a training run folder.
 pub fn open_model(path: &Path) -> Result<TrainedRun> {
-    match path.extension().and_then(|e| e.to_str()) {
-        Some("onnx") | Some("fgm") => bail!(
-            "{}: evaluating exported .onnx / .fgm models needs the export and quantisation \
-             commands, which are not built yet; pass a run folder",
+    if matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("onnx") | Some("fgm")
+    ) {
+        bail!(
+            "{}: this command needs a training run folder, not an exported model",
             path.display()
-        ),
-        _ => {}
+        );
     }
     let run = RunDir::open(path)?;
     let config_path = path.join("config.json");
@@ -72,15 +75,20 @@ pub fn open_model(path: &Path) -> Result<TrainedRun> {
     })
 }
 
-/// Refuses pairs whose people the run trained on: such an accuracy would not be honest.
-pub fn refuse_overlap(trained: &TrainedRun, pairs: &PairsFile, pairs_path: &Path) -> Result<()> {
-    let overlap = crate::data::overlapping_people(&trained.people, pairs);
+/// Refuses pairs whose people the model trained on: such an accuracy would not be honest.
+pub fn refuse_overlap(
+    people: &BTreeSet<String>,
+    model: &Path,
+    pairs: &PairsFile,
+    pairs_path: &Path,
+) -> Result<()> {
+    let overlap = crate::data::overlapping_people(people, pairs);
     if !overlap.is_empty() {
         let shown: Vec<&str> = overlap.iter().take(5).map(String::as_str).collect();
         bail!(
-            "refusing to evaluate: the run {} trained on {} of the people in {} (e.g. {}); \
+            "refusing to evaluate: the model {} trained on {} of the people in {} (e.g. {}); \
              train with --exclude-pairs {} to hold them out",
-            trained.run.path().display(),
+            model.display(),
             overlap.len(),
             pairs_path.display(),
             shown.join(", "),

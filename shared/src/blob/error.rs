@@ -138,3 +138,6 @@ impl fmt::Display for EngineError {
         }
     }
 }
+
+impl core::error::Error for BlobError {}
+impl core::error::Error for EngineError {}
