@@ -201,3 +201,30 @@ fn unknown_versions_operators_and_magic_are_named() {
     longer.extend_from_slice(&[0xFF; 100]);
     assert!(Model::parse(&longer).is_ok());
 }
+
+/// The committed release blob: within the flash and RAM budgets, and the shared engine
+/// reproduces every golden vector the quantiser stored in it, bit for bit.
+#[test]
+fn released_blob_is_within_budget_and_reproduces_its_golden_vectors() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/facegate-v1.fgm");
+    let bytes = std::fs::read(&path).unwrap();
+    assert!(bytes.len() <= 200 * 1024, "{} bytes", bytes.len());
+    let model = Model::parse(&bytes).unwrap();
+    let h = model.header();
+    assert!(
+        h.arena_size <= 40 * 1024,
+        "arena {} bytes of the 64 KiB RAM",
+        h.arena_size
+    );
+    assert_eq!(
+        (h.input_height, h.input_width, h.embedding_dim),
+        (64, 64, 128)
+    );
+    assert!(h.golden_count >= 1);
+    let mut arena = vec![0u8; model.arena_size()];
+    let mut embedding = vec![0i8; model.embedding_dim()];
+    assert_eq!(
+        model.check_golden(&mut arena, &mut embedding),
+        Ok(h.golden_count)
+    );
+}

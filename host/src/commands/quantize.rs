@@ -43,6 +43,10 @@ pub struct QuantizeArgs {
     /// `calibration.json` holding the threshold (default: the run's own).
     #[arg(long)]
     pub threshold_from: Option<PathBuf>,
+    /// Images (other training images than the calibration ones) on which float and int8
+    /// embeddings are compared (cosine similarity).
+    #[arg(long, default_value_t = 500)]
+    pub check_images: usize,
     /// Decode every image again instead of using the decoded-image cache.
     #[arg(long)]
     pub no_cache: bool,
@@ -71,6 +75,51 @@ pub struct QuantizeReport {
     pub ranges: Vec<(String, crate::quantize::calibrate::Range)>,
     /// Model id (hex).
     pub model_id: String,
+    /// Float vs dequantised int8 embeddings on the check images.
+    pub agreement: Agreement,
+}
+
+/// How closely the int8 embeddings follow the float model's.
+#[derive(Debug, Serialize)]
+pub struct Agreement {
+    /// Images compared.
+    pub images: usize,
+    /// Mean cosine similarity.
+    pub mean_cosine: f64,
+    /// Lowest cosine similarity.
+    pub min_cosine: f64,
+}
+
+/// Cosine similarities between float embeddings and dequantised int8 ones.
+fn agreement(float: &crate::inference::Embeddings, int8: &[Vec<i8>]) -> Agreement {
+    let cosines: Vec<f64> = int8
+        .iter()
+        .enumerate()
+        .map(|(i, q)| {
+            let e = float.row(i);
+            let dot: f64 = e
+                .iter()
+                .zip(q)
+                .map(|(&a, &b)| f64::from(a) * f64::from(b))
+                .sum();
+            let nq = q
+                .iter()
+                .map(|&b| f64::from(b) * f64::from(b))
+                .sum::<f64>()
+                .sqrt();
+            let ne = e
+                .iter()
+                .map(|&a| f64::from(a) * f64::from(a))
+                .sum::<f64>()
+                .sqrt();
+            dot / (nq * ne).max(1e-12)
+        })
+        .collect();
+    Agreement {
+        images: cosines.len(),
+        mean_cosine: cosines.iter().sum::<f64>() / cosines.len().max(1) as f64,
+        min_cosine: cosines.iter().copied().fold(1.0, f64::min),
+    }
 }
 
 /// Runs `facegate quantize`.
@@ -137,6 +186,20 @@ pub fn run(args: QuantizeArgs) -> Result<QuantizeReport> {
     eprintln!("calibrating activation ranges on {n} training images ...");
     let q = quantize(&folded, &chosen, &options)?;
     let parsed = Model::parse(&q.blob).expect("the quantiser checked the blob");
+    let checks = args.check_images.min(pool.len());
+    let check: Vec<&[u8]> = (0..checks)
+        .map(|i| {
+            let at = (i * pool.len() / checks.max(1) + pool.len() / (2 * n)) % pool.len();
+            dataset.pixels(pool[at]).expect("index from the dataset")
+        })
+        .collect();
+    let float = crate::inference::embed(&model, &check, dataset.side(), false, &device, |_| {});
+    let int8 = crate::quantize::embed_i8(&parsed, &check, |_| {})?;
+    let agreement = agreement(&float, &int8);
+    eprintln!(
+        "float vs int8 on {} other training images: mean cosine {:.4}, lowest {:.4}",
+        agreement.images, agreement.mean_cosine, agreement.min_cosine
+    );
     let model_id: String = parsed
         .header()
         .model_id
@@ -154,6 +217,7 @@ pub fn run(args: QuantizeArgs) -> Result<QuantizeReport> {
         range: args.range,
         ranges: q.ranges.clone(),
         model_id,
+        agreement,
     };
     if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
