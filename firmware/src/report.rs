@@ -21,7 +21,8 @@ pub fn self_test<W: Write>(out: &mut W) -> Result<(), W::Error> {
     out.flush()
 }
 
-fn fmt_error<E: embedded_io::Error>(e: embedded_io::WriteFmtError<E>) -> E {
+/// The writer's own error from a formatting error.
+pub fn fmt_error<E: embedded_io::Error>(e: embedded_io::WriteFmtError<E>) -> E {
     match e {
         embedded_io::WriteFmtError::Other(e) => e,
         // Only reachable through a bug in a `Display` impl; keep the report's error type.

@@ -57,3 +57,53 @@ fn the_report_parser_rejects_nothing_silently() {
     assert_eq!(values[0].bits, 1.5f32.to_bits());
     assert_eq!(done, Some(1));
 }
+
+/// The released int8 model, run on the Cortex-M4F by the same `facegate-shared` engine: every
+/// golden embedding the device prints equals, byte for byte, the one the host engine computes
+/// from the same blob (and the one the quantiser stored in it).
+#[test]
+fn the_device_runs_the_released_int8_model_bit_exactly() {
+    use facegate_shared::blob::Model;
+    let blob =
+        std::fs::read(facegate_e2e::workspace_root().join("models/facegate-v1.fgm")).unwrap();
+    let model = Model::parse(&blob).unwrap();
+    let elf = build_firmware(&[]);
+    let started = std::time::Instant::now();
+    let run = run_qemu(&elf, Duration::from_secs(120));
+    assert!(
+        run.status.success(),
+        "exit {:?}\nUART:\n{}\n{}",
+        run.status,
+        run.uart,
+        run.stderr
+    );
+    let device = facegate_e2e::parse_golden(&run.uart);
+    let count = model.header().golden_count;
+    assert_eq!(device.len(), usize::from(count), "UART:\n{}", run.uart);
+    assert!(
+        run.uart.contains(&format!("golden done {count} ok")),
+        "UART:\n{}",
+        run.uart
+    );
+    let mut arena = vec![0u8; model.arena_size()];
+    let mut host = vec![0i8; model.embedding_dim()];
+    for (i, bytes) in device.iter().enumerate() {
+        let golden = model.golden(i as u16).unwrap();
+        let input: Vec<i8> = golden.input.iter().map(|&b| b as i8).collect();
+        model.run(&input, &mut arena, &mut host).unwrap();
+        let host_bytes: Vec<u8> = host.iter().map(|&v| v as u8).collect();
+        assert_eq!(
+            bytes, &host_bytes,
+            "golden vector {i}: device and host differ"
+        );
+        assert_eq!(
+            bytes.as_slice(),
+            golden.embedding,
+            "golden vector {i}: differs from the blob"
+        );
+    }
+    eprintln!(
+        "{count} golden embeddings identical on device and host ({:.1} s in QEMU)",
+        started.elapsed().as_secs_f32()
+    );
+}

@@ -262,10 +262,9 @@ pub(crate) fn plan_layer<'a>(model: &Model<'a>, index: u16) -> Result<Step<'a>, 
     } else {
         None
     };
-    if op != Operator::PointwiseConv || !in_place {
-        if overlaps(&input_r, &output_r) {
-            return Err(bad("output overlaps the input"));
-        }
+    let writes_over_input = op == Operator::PointwiseConv && in_place;
+    if !writes_over_input && overlaps(&input_r, &output_r) {
+        return Err(bad("output overlaps the input"));
     }
     if let Some(s) = &scratch_r {
         if overlaps(s, &input_r) {
