@@ -61,6 +61,7 @@ fn blob_round_trips_and_reproduces_its_golden_vectors() {
     );
     assert_eq!(h.embedding_dim, 16);
     assert_eq!(h.threshold, 13107, "0.8 · 128²");
+    assert!(parsed.threshold().is_ok());
     assert_eq!(h.golden_count, 2);
     assert_eq!(h.arena_size as usize, q.arena_size);
     assert_eq!(u64::from(h.macs), q.macs);
@@ -165,6 +166,35 @@ fn every_prefix_and_every_bit_flip_gives_a_typed_error_never_a_panic() {
     }
     eprintln!("{caught_by_crc} flips caught by the CRC; with the CRC forged: {caught_by_structure} refused by validation, {still_valid} still well-formed (weights, scales, thresholds, golden bytes)");
     assert!(caught_by_structure > 0);
+}
+
+/// Random multi-byte corruption of the header and tables, with the CRC forged to match: the
+/// parser answers with a typed error or a model the engine runs without panicking.
+#[test]
+fn random_forged_corruption_never_panics() {
+    use rand::{Rng, SeedableRng};
+    let imgs = images();
+    let blob = quantized(&folded(), &imgs).blob;
+    let tables_end = Model::parse(&blob).unwrap().header().weights_offset as usize;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+    let mut arena = vec![0u8; 1 << 16];
+    let mut refused = 0;
+    for _ in 0..20_000 {
+        let mut forged = blob.clone();
+        for _ in 0..rng.random_range(1..8) {
+            let at = rng.random_range(0..tables_end);
+            forged[at] = rng.random();
+        }
+        match Model::parse(&with_crc(forged)) {
+            Err(_) => refused += 1,
+            Ok(model) => {
+                let mut out = vec![0i8; model.embedding_dim()];
+                let _ = model.check_golden(&mut arena, &mut out);
+            }
+        }
+    }
+    eprintln!("{refused} of 20000 forged corruptions refused");
+    assert!(refused > 10_000);
 }
 
 #[test]

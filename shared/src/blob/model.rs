@@ -88,6 +88,14 @@ impl<'a> Model<'a> {
         self.header.arena_size as usize
     }
 
+    /// The verification threshold the blob carries, for [`crate::verify::verify`] on two of its
+    /// int8 embeddings. A negative stored threshold is refused.
+    pub fn threshold(
+        &self,
+    ) -> Result<crate::verify::SquaredL2I8Threshold, crate::verify::VerifyError> {
+        crate::verify::SquaredL2I8Threshold::new(self.header.threshold)
+    }
+
     /// Input length, `H·W·C`.
     pub fn input_len(&self) -> usize {
         self.header.input_height as usize

@@ -354,6 +354,15 @@ fn hand_computed_vectors() {
     };
     conv.run(&[1; 4], &mut out).unwrap();
     assert_eq!(out, [-5; 4]);
+    // ReLU6 at scale 6/255, zero point −128: real [0, 6] is the whole int8 range.
+    let relu6 = OutputStage::relu6(-128, 6.0 / 255.0);
+    assert_eq!((relu6.min, relu6.max), (-128, 127));
+    // At scale 0.1, zero point 0: real 6 is 60, so 100 clamps to 60 and −3 to 0.
+    let relu6 = OutputStage::relu6(0, 0.1);
+    assert_eq!(
+        (relu6.finish(100), relu6.finish(-3), relu6.finish(42)),
+        (60, 0, 42)
+    );
     // Pooling: means 1.5 → 2 and −1.5 → −2 (ties away from zero).
     let pool = GlobalAveragePool {
         input: Shape::new(1, 2, 2),
