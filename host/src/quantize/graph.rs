@@ -3,6 +3,7 @@
 
 use super::calibrate::{QuantParams, Range};
 use super::memory_plan::Buffer;
+use super::weights::{kernel_layout, quantize_channels};
 use super::QuantizeError;
 use crate::folded::{FoldedConv, FoldedDense, FoldedEmbedder};
 use facegate_shared::blob::Operator;
@@ -61,28 +62,6 @@ pub struct QGraph {
     pub input: usize,
     /// Output (embedding) tensor.
     pub output: usize,
-}
-
-/// Symmetric per-channel int8 weights: `scale[c] = max|w_c| / 127`.
-fn quantize_channels(weights: &[f32], channels: usize) -> (Vec<i8>, Vec<f64>) {
-    let per = weights.len() / channels;
-    let mut q = Vec::with_capacity(weights.len());
-    let mut scales = Vec::with_capacity(channels);
-    for c in 0..channels {
-        let w = &weights[c * per..(c + 1) * per];
-        let max = w.iter().fold(0f32, |m, v| m.max(v.abs()));
-        let scale = if max > 0.0 {
-            f64::from(max) / 127.0
-        } else {
-            1.0
-        };
-        q.extend(
-            w.iter()
-                .map(|&v| (f64::from(v) / scale).round().clamp(-127.0, 127.0) as i8),
-        );
-        scales.push(scale);
-    }
-    (q, scales)
 }
 
 impl QGraph {
@@ -175,26 +154,7 @@ impl QGraph {
         self.read(input);
         let output = self.tensor(name, shape, quant, in_place.then_some(input));
         let (q, scales) = quantize_channels(&conv.weight, c_out);
-        // Folded weights are OIHW; the kernels want OHWI (conv), HWC (depthwise), OI (pointwise).
-        let weights = if depthwise {
-            let mut w = vec![0i8; k * k * c_out];
-            for c in 0..c_out {
-                for tap in 0..k * k {
-                    w[tap * c_out + c] = q[c * k * k + tap];
-                }
-            }
-            w
-        } else {
-            let mut w = vec![0i8; q.len()];
-            for o in 0..c_out {
-                for i in 0..c_in {
-                    for tap in 0..k * k {
-                        w[(o * k * k + tap) * c_in + i] = q[(o * c_in + i) * k * k + tap];
-                    }
-                }
-            }
-            w
-        };
+        let weights = kernel_layout(&q, conv);
         let params = self.channel_params(input, output, &scales, &conv.bias)?;
         let op = if depthwise {
             Operator::DepthwiseConv2d

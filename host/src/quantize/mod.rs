@@ -11,6 +11,7 @@
 pub mod calibrate;
 pub mod graph;
 pub mod memory_plan;
+pub mod weights;
 pub mod writer;
 
 use crate::folded::FoldedEmbedder;

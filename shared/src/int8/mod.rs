@@ -27,6 +27,8 @@ pub mod pool;
 mod fixedpoint_tests;
 #[cfg(test)]
 mod kernel_tests;
+#[cfg(test)]
+mod kernel_vectors;
 
 pub use activation::OutputStage;
 pub use channel::{ChannelParam, ChannelParams};
