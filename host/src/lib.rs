@@ -14,6 +14,7 @@ pub mod loss;
 pub mod mining;
 pub mod model;
 pub mod offline_mining;
+pub mod onnx;
 pub mod quantize;
 pub mod run;
 pub mod sampler;

@@ -1,7 +1,7 @@
 //! `facegate`: the host command line. Parsing and dispatch only; the work is in the library.
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use facegate::commands::{bench, calibrate, evaluate, quantize, train};
+use facegate::commands::{bench, calibrate, embed, evaluate, export, quantize, train};
 
 #[derive(Parser)]
 #[command(
@@ -22,9 +22,16 @@ enum Command {
     Eval(evaluate::EvalArgs),
     /// Choose and store the verification threshold for a target false-accept rate.
     Calibrate(calibrate::CalibrateArgs),
+    /// Export a trained run to a float ONNX model (BatchNorm folded) with its threshold.
+    Export(export::ExportArgs),
+    /// Print or save the embeddings of image files with an exported .onnx model (tract).
+    Embed(embed::EmbedArgs),
+    /// Decide whether two face images show the same person, with an exported .onnx model.
+    Compare(embed::CompareArgs),
     /// Quantise a trained run to an int8 `.fgm` blob for the device (TFLite int8 scheme).
     Quantize(quantize::QuantizeArgs),
-    /// Time a training step per backend, or mining per batch size (figures for BENCHMARKS.md).
+    /// Time a training step per backend, mining per batch size, or ONNX inference (tract vs
+    /// ONNX Runtime): the figures of BENCHMARKS.md.
     Bench(bench::BenchArgs),
     /// Print the known-answer self-test values the firmware prints at boot.
     Selftest,
@@ -38,6 +45,15 @@ fn main() -> Result<()> {
         }
         Command::Calibrate(args) => {
             calibrate::run(args)?;
+        }
+        Command::Export(args) => {
+            export::run(args)?;
+        }
+        Command::Embed(args) => {
+            embed::run_embed(args)?;
+        }
+        Command::Compare(args) => {
+            embed::run_compare(args)?;
         }
         Command::Quantize(args) => {
             quantize::run(args)?;

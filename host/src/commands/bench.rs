@@ -1,5 +1,6 @@
 //! `facegate bench`: the figures of BENCHMARKS.md that need no dataset — training step time per
-//! backend and mining time per batch size — on generated images and random embeddings.
+//! backend, mining time per batch size, ONNX inference throughput of tract and ONNX Runtime — on
+//! generated images and random embeddings.
 
 use crate::backend::ComputeDevice;
 use crate::data::synthetic::{synthetic_people, SyntheticConfig};
@@ -22,9 +23,15 @@ pub struct BenchArgs {
     /// Backends for `step` (all CPU backends by default).
     #[arg(long, value_enum)]
     pub device: Vec<ComputeDevice>,
-    /// Timed repetitions (after 3 untimed warm-up ones).
+    /// Timed repetitions (after 3 untimed warm-up ones; 1 for `onnx`).
     #[arg(long, default_value_t = 20)]
     pub repeat: usize,
+    /// The exported model for `onnx`.
+    #[arg(long, default_value = super::embed::DEFAULT_MODEL)]
+    pub model: std::path::PathBuf,
+    /// Images per timed pass for `onnx`.
+    #[arg(long, default_value_t = 1024)]
+    pub images: usize,
 }
 
 /// What `facegate bench` times.
@@ -34,6 +41,8 @@ pub enum BenchKind {
     Step,
     /// Mining on a batch's distance matrix, B = 128 (32 × 4) and B = 1,800 (45 × 40, FaceNet).
     Mining,
+    /// Embeddings/s of an exported model in tract and in ONNX Runtime, 1 thread and all cores.
+    Onnx,
 }
 
 fn median_ms(mut samples: Vec<f64>) -> f64 {
@@ -133,6 +142,9 @@ pub fn run(args: BenchArgs) -> Result<()> {
             }
         }
         BenchKind::Mining => bench_mining(args.repeat),
+        BenchKind::Onnx => {
+            super::bench_onnx::bench_onnx(&args.model, args.images, args.repeat)?;
+        }
     }
     Ok(())
 }

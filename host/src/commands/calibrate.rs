@@ -8,7 +8,7 @@ use crate::backend::ComputeDevice;
 use crate::data::{PairsFile, Person};
 use crate::eval::metrics::calibrate;
 use crate::eval::ScoredPair;
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use facegate_shared::distance::squared_l2;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -19,7 +19,9 @@ pub const CALIBRATION_JSON: &str = "calibration.json";
 /// Arguments of `facegate calibrate`.
 #[derive(Debug, clap::Args)]
 pub struct CalibrateArgs {
-    /// The run folder to calibrate (the threshold is written into it).
+    /// The model to calibrate: a run folder (the threshold is written into it), or an exported
+    /// `.onnx` (written beside it as `NAME.onnx.calibration.json`) or `.fgm`
+    /// (`NAME.calibration.json`).
     #[arg(long)]
     pub model: PathBuf,
     /// Dataset root (default: $FACEGATE_DATA).
@@ -125,8 +127,19 @@ pub fn run(args: CalibrateArgs) -> Result<Calibration> {
             trained.run.write_json(CALIBRATION_JSON, &calibration)?;
             trained.run.path().join(CALIBRATION_JSON)
         }
-        ModelSource::Blob(blob) => {
-            let path = blob.path.with_extension("calibration.json");
+        ModelSource::Onnx(onnx) => {
+            // NAME.onnx.calibration.json: a blob of the same NAME writes NAME.calibration.json.
+            let mut name = onnx.path.clone().into_os_string();
+            name.push(".calibration.json");
+            let path = PathBuf::from(name);
+            crate::run::write_atomic(
+                &path,
+                serde_json::to_string_pretty(&calibration)?.as_bytes(),
+            )?;
+            path
+        }
+        ModelSource::Blob(_) => {
+            let path = source.path().with_extension("calibration.json");
             crate::run::write_atomic(
                 &path,
                 serde_json::to_string_pretty(&calibration)?.as_bytes(),
@@ -147,4 +160,37 @@ pub fn run(args: CalibrateArgs) -> Result<Calibration> {
         written.display()
     );
     Ok(calibration)
+}
+
+/// The calibration a model is exported with: `threshold_from` if given, else the run's own
+/// `calibration.json`; a clear error when neither exists (a model without a threshold cannot
+/// verify anyone).
+pub fn read_calibration(
+    run: &std::path::Path,
+    threshold_from: Option<&std::path::Path>,
+) -> Result<(Calibration, PathBuf)> {
+    let path = threshold_from.map_or_else(|| run.join(CALIBRATION_JSON), PathBuf::from);
+    if !path.is_file() {
+        bail!(
+            "no threshold: {} does not exist. Run `facegate calibrate --model {}` on held-out \
+             people first, or pass --threshold-from <calibration.json>",
+            path.display(),
+            run.display()
+        );
+    }
+    let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+    let calibration: Calibration = serde_json::from_slice(&bytes).with_context(|| {
+        format!(
+            "{}: not a calibration written by `facegate calibrate`",
+            path.display()
+        )
+    })?;
+    if calibration.distance != "squared-l2" {
+        bail!(
+            "{}: threshold for distance {:?}; facegate models use squared-l2",
+            path.display(),
+            calibration.distance
+        );
+    }
+    Ok((calibration, path))
 }

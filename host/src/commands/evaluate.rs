@@ -13,7 +13,8 @@ use std::path::{Path, PathBuf};
 /// Arguments of `facegate eval`.
 #[derive(Debug, clap::Args)]
 pub struct EvalArgs {
-    /// The model: a run folder (float) or an int8 `.fgm` blob (device arithmetic).
+    /// The model: a run folder (float, burn), an exported `.onnx` (float, tract) or an int8
+    /// `.fgm` blob (device arithmetic).
     #[arg(long)]
     pub model: PathBuf,
     /// Dataset root holding the pairs' images (default: $FACEGATE_DATA).

@@ -2,8 +2,11 @@
 //! parses and dispatches). Errors are `anyhow` here: these are the outermost layer.
 
 pub mod bench;
+pub mod bench_onnx;
 pub mod calibrate;
+pub mod embed;
 pub mod evaluate;
+pub mod export;
 pub mod model_source;
 pub mod quantize;
 pub mod train;

@@ -1,15 +1,20 @@
-//! The models `eval` and `calibrate` accept, by the path's form: a run folder (burn, float) or
-//! an int8 `.fgm` blob (run by the `facegate-shared` engine, exactly as on the device).
+//! The models `eval` and `calibrate` accept, by the path's form: a run folder (burn, float), an
+//! exported float `.onnx` (run by tract, the host's inference path) or an int8 `.fgm` blob (run
+//! by the `facegate-shared` engine, exactly as on the device).
 //!
 //! Evaluation honesty needs the people a model trained on: a run folder has `people.txt`; an
-//! exported file has a sidecar `NAME.people.txt` that the exporter copies beside it.
+//! exported file has a sidecar `NAME.people.txt` that the exporter copies beside it. An `.onnx`
+//! also records the count and SHA-256 of its people list in its metadata, and the sidecar must
+//! match them.
 
 use super::{open_model, TrainedRun};
 use crate::backend::ComputeDevice;
 use crate::eval::TrainLogRow;
 use crate::inference::{mirror, Embeddings};
+use crate::onnx::tract_runner::TractEmbedder;
+use crate::onnx::{read_model_file, CheckedModel};
 use crate::quantize::embed_i8;
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use facegate_shared::blob::Model;
 use facegate_shared::preprocess::PreprocessConfig;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -26,10 +31,22 @@ pub struct BlobModel {
     pub people: BTreeSet<String>,
 }
 
+/// An exported float ONNX model and the people it trained on.
+pub struct OnnxModel {
+    /// Where it came from.
+    pub path: PathBuf,
+    /// The decoded, checked model.
+    pub model: CheckedModel,
+    /// Training people, from the sidecar (checked against the model's metadata).
+    pub people: BTreeSet<String>,
+}
+
 /// A model to embed with.
 pub enum ModelSource {
     /// A training run folder (float, burn).
     Run(TrainedRun),
+    /// An exported float `.onnx` model (tract; boxed: it holds the whole protobuf).
+    Onnx(Box<OnnxModel>),
     /// An int8 `.fgm` blob.
     Blob(BlobModel),
 }
@@ -70,11 +87,20 @@ impl ModelSource {
                     people,
                 }))
             }
-            Some("onnx") => bail!(
-                "{}: evaluating an .onnx file is not supported by this build; pass the run folder \
-                 or the int8 .fgm",
-                path.display()
-            ),
+            Some("onnx") => {
+                let model = read_model_file(path)?;
+                let sidecar = people_sidecar(path);
+                let people = read_people(&sidecar)?;
+                model
+                    .metadata
+                    .check_people(&people)
+                    .with_context(|| format!("{} vs {}", sidecar.display(), path.display()))?;
+                Ok(Self::Onnx(Box::new(OnnxModel {
+                    path: path.to_path_buf(),
+                    model,
+                    people,
+                })))
+            }
             _ => Ok(Self::Run(open_model(path)?)),
         }
     }
@@ -83,6 +109,7 @@ impl ModelSource {
     pub fn path(&self) -> &Path {
         match self {
             Self::Run(t) => t.run.path(),
+            Self::Onnx(o) => &o.path,
             Self::Blob(b) => &b.path,
         }
     }
@@ -91,6 +118,7 @@ impl ModelSource {
     pub fn people(&self) -> &BTreeSet<String> {
         match self {
             Self::Run(t) => &t.people,
+            Self::Onnx(o) => &o.people,
             Self::Blob(b) => &b.people,
         }
     }
@@ -99,6 +127,7 @@ impl ModelSource {
     pub fn preprocess(&self) -> PreprocessConfig {
         match self {
             Self::Run(t) => t.config.preprocess(),
+            Self::Onnx(o) => o.model.metadata.preprocess,
             Self::Blob(b) => {
                 let h = *Model::parse(&b.bytes).expect("validated on open").header();
                 PreprocessConfig {
@@ -113,7 +142,7 @@ impl ModelSource {
     pub fn training_log(&self) -> Vec<TrainLogRow> {
         match self {
             Self::Run(t) => t.run.log(),
-            Self::Blob(_) => Vec::new(),
+            Self::Onnx(_) | Self::Blob(_) => Vec::new(),
         }
     }
 
@@ -138,6 +167,11 @@ impl ModelSource {
                 crate::inference::embed(&model, images, side, flip_average, &device, |n| {
                     bar.inc(n as u64)
                 })
+            }
+            Self::Onnx(onnx) => {
+                let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+                TractEmbedder::new(&onnx.model, threads)?
+                    .embed(images, flip_average, |n| bar.inc(n as u64))?
             }
             Self::Blob(blob) => {
                 let model = Model::parse(&blob.bytes).expect("validated on open");

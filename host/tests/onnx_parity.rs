@@ -1,0 +1,296 @@
+//! burn vs tract vs ONNX Runtime on an exported model: every embedding component within 1e-4 and
+//! identical same/different decisions on a pairs set.
+//!
+//! - Generated images (always): a small model with every operator of the device model and
+//!   non-trivial BatchNorm statistics, 128 images, all 8,128 pairs.
+//! - LFW (when present, `$FACEGATE_DATA` or `../shared/data/lfw/lfw-deepfunneled`): the release
+//!   model `models/facegate-v1` on the images of the first 300 pairs of `pairsDevTest.txt`.
+//!
+//! ONNX Runtime is loaded from `ORT_DYLIB_PATH` (scripts/test sets it). Without it the ort half
+//! is skipped with a message — except under CI (`CI` set), where that is a failure.
+
+use burn::prelude::*;
+use facegate::data::decode::decode_file;
+use facegate::data::synthetic::{synthetic_people, SyntheticConfig};
+use facegate::data::{resolve_path, PairsFile, DATA_ENV};
+use facegate::folded::{randomize_batchnorm, FoldedEmbedder};
+use facegate::inference::{embed, Embeddings};
+use facegate::model::{Embedder, EmbedderConfig};
+use facegate::onnx::export::{encode, export_float};
+use facegate::onnx::metadata::{people_sha256, OnnxMetadata};
+use facegate::onnx::ort_runner::{ort_library, OrtEmbedder};
+use facegate::onnx::tract_runner::TractEmbedder;
+use facegate::run::RunDir;
+use facegate::training::TrainingConfig;
+use facegate_shared::distance::squared_l2;
+use std::path::{Path, PathBuf};
+
+const TOLERANCE: f32 = 1e-4;
+
+/// Whether ONNX Runtime is available; panics under CI when it is not.
+fn ort_available() -> bool {
+    match ort_library() {
+        Ok(_) => true,
+        Err(e) if std::env::var_os("CI").is_some() => panic!("CI needs ONNX Runtime: {e}"),
+        Err(e) => {
+            println!("SKIPPED the ONNX Runtime half: {e}");
+            false
+        }
+    }
+}
+
+fn max_abs_diff(a: &Embeddings, b: &Embeddings) -> f32 {
+    assert_eq!((a.len(), a.dim), (b.len(), b.dim));
+    a.values
+        .iter()
+        .zip(&b.values)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+fn decisions(e: &Embeddings, pairs: &[(usize, usize)], threshold: f32) -> Vec<bool> {
+    pairs
+        .iter()
+        .map(|&(i, j)| squared_l2(e.row(i), e.row(j)).unwrap() <= threshold)
+        .collect()
+}
+
+/// Pairs on which two sets of decisions differ.
+fn disagreements(a: &[bool], b: &[bool]) -> usize {
+    a.iter().zip(b).filter(|(x, y)| x != y).count()
+}
+
+fn metadata(side: u16, dim: usize, threshold: f32) -> OnnxMetadata {
+    OnnxMetadata {
+        preprocess: facegate_shared::preprocess::PreprocessConfig {
+            crop: side,
+            out_side: side,
+        },
+        embedding_dim: dim,
+        threshold,
+        target_far: 1e-3,
+        measured_far: 1e-3,
+        flip_averaged: false,
+        calibration_set: "test".into(),
+        config_sha256: String::new(),
+        git_revision: String::new(),
+        people_count: 0,
+        people_sha256: people_sha256(&Default::default()),
+    }
+}
+
+/// Embeds `images` with burn, tract and (if available) ort; checks |Δ| and the decisions at
+/// `threshold` over `pairs`; returns the worst |Δ| seen.
+fn check(
+    model: &Embedder,
+    bytes: &[u8],
+    images: &[&[u8]],
+    side: usize,
+    pairs: &[(usize, usize)],
+    threshold: f32,
+    flip_average: bool,
+) -> f32 {
+    let device = Device::flex();
+    let burn = embed(model, images, side, flip_average, &device, |_| {});
+    let tract = TractEmbedder::from_bytes(bytes, 2)
+        .unwrap()
+        .embed(images, flip_average, |_| {})
+        .unwrap();
+    let mut worst = max_abs_diff(&burn, &tract);
+    eprintln!(
+        "{} images (flip {flip_average}): burn vs tract max |Δ| {worst:.2e}",
+        images.len()
+    );
+    assert!(worst <= TOLERANCE, "burn vs tract: {worst:e}");
+    let expected = decisions(&burn, pairs, threshold);
+    assert_eq!(
+        disagreements(&expected, &decisions(&tract, pairs, threshold)),
+        0,
+        "tract"
+    );
+    let accepted = expected.iter().filter(|&&s| s).count();
+    assert!(
+        accepted > 0 && accepted < pairs.len(),
+        "a threshold that decides"
+    );
+    if ort_available() {
+        let ort = OrtEmbedder::from_bytes(bytes, 1)
+            .unwrap()
+            .embed(images, flip_average, |_| {})
+            .unwrap();
+        let (b, t) = (max_abs_diff(&burn, &ort), max_abs_diff(&tract, &ort));
+        eprintln!("  burn vs ort {b:.2e}, tract vs ort {t:.2e}");
+        assert!(b <= TOLERANCE && t <= TOLERANCE, "ort: {b:e} / {t:e}");
+        assert_eq!(
+            disagreements(&expected, &decisions(&ort, pairs, threshold)),
+            0,
+            "ort"
+        );
+        worst = worst.max(b).max(t);
+    }
+    eprintln!("  {} pairs, {accepted} accepted by all", pairs.len());
+    worst
+}
+
+#[test]
+fn burn_tract_and_ort_agree_on_generated_images() {
+    let device = Device::flex();
+    let config = EmbedderConfig::tiny_residual();
+    let mut model = config.init(&device);
+    randomize_batchnorm(&mut model, &device);
+    let folded = FoldedEmbedder::fold(&model, &config);
+    let imgs: Vec<Vec<u8>> = synthetic_people(&SyntheticConfig::default(), 16, 8, 5, 5)
+        .into_iter()
+        .flat_map(|(_, v)| v)
+        .collect();
+    let refs: Vec<&[u8]> = imgs.iter().map(Vec::as_slice).collect();
+    assert!(refs.len() >= 100);
+    let pairs: Vec<(usize, usize)> = (0..refs.len())
+        .flat_map(|i| (i + 1..refs.len()).map(move |j| (i, j)))
+        .collect();
+    // Half the pairs accepted: midway between the two middle distances of burn's embeddings (a
+    // threshold equal to one pair's distance would make that pair's decision a rounding tie).
+    let burn = embed(&model, &refs, 32, false, &device, |_| {});
+    let mut d: Vec<f32> = pairs
+        .iter()
+        .map(|&(i, j)| squared_l2(burn.row(i), burn.row(j)).unwrap())
+        .collect();
+    d.sort_by(f32::total_cmp);
+    let threshold = 0.5 * (d[d.len() / 2] + d[d.len() / 2 + 1]);
+    let bytes = encode(&export_float(&folded, &metadata(32, 16, threshold)));
+    check(&model, &bytes, &refs, 32, &pairs, threshold, false);
+    let first: Vec<(usize, usize)> = pairs.iter().copied().filter(|&(_, j)| j < 48).collect();
+    check(&model, &bytes, &refs[..48], 32, &first, threshold, true);
+}
+
+fn lfw_root() -> Option<PathBuf> {
+    let root = std::env::var_os(DATA_ENV)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/lfw/lfw-deepfunneled")
+        });
+    if root.is_dir() {
+        Some(root)
+    } else {
+        println!(
+            "SKIPPED: LFW not found at {} (set {DATA_ENV})",
+            root.display()
+        );
+        None
+    }
+}
+
+#[test]
+fn burn_tract_and_ort_agree_on_lfw_with_the_release_model() {
+    let Some(root) = lfw_root() else { return };
+    let Some(pairs_path) = root
+        .parent()
+        .map(|p| p.join("pairsDevTest.txt"))
+        .filter(|p| p.is_file())
+    else {
+        println!("SKIPPED: pairsDevTest.txt not beside {}", root.display());
+        return;
+    };
+    let run_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/facegate-v1");
+    let run = RunDir::open(&run_path).unwrap();
+    let config = TrainingConfig::load(run_path.join("config.json")).unwrap();
+    let device = Device::flex();
+    let model = run.load_model(&config.model, &device).unwrap();
+    let folded = FoldedEmbedder::fold(&model, &config.model);
+    let preprocess = config.preprocess();
+    let side = usize::from(preprocess.out_side);
+    let pairs_file = PairsFile::read(&pairs_path).unwrap();
+    let mut paths: Vec<PathBuf> = Vec::new();
+    let mut pairs = Vec::new();
+    for pair in pairs_file.pairs.iter().take(300) {
+        let mut index = |image| {
+            let p = resolve_path(&root, image).unwrap();
+            paths.iter().position(|q| *q == p).unwrap_or_else(|| {
+                paths.push(p);
+                paths.len() - 1
+            })
+        };
+        let (a, b) = (index(&pair.a), index(&pair.b));
+        pairs.push((a, b));
+    }
+    let imgs: Vec<Vec<u8>> = paths
+        .iter()
+        .map(|p| decode_file(p, &preprocess).unwrap())
+        .collect();
+    let refs: Vec<&[u8]> = imgs.iter().map(Vec::as_slice).collect();
+    // The release threshold (docs/lfw-view1/calibration.json, FAR 1e-3, flip-averaged).
+    let threshold = 0.242_660_09;
+    let dim = folded.embedding_dim();
+    let bytes = encode(&export_float(
+        &folded,
+        &metadata(preprocess.out_side, dim, threshold),
+    ));
+    let worst = check(&model, &bytes, &refs, side, &pairs, threshold, true);
+    let plain = check(&model, &bytes, &refs, side, &pairs, threshold, false);
+    eprintln!(
+        "LFW, {} images, {} pairs: max |Δ| {:.2e}",
+        refs.len(),
+        pairs.len(),
+        worst.max(plain)
+    );
+}
+
+#[test]
+fn exported_file_passes_the_onnx_checker() {
+    let device = Device::flex();
+    let config = EmbedderConfig::tiny_residual();
+    let mut model = config.init(&device);
+    randomize_batchnorm(&mut model, &device);
+    let folded = FoldedEmbedder::fold(&model, &config);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tiny.onnx");
+    std::fs::write(
+        &path,
+        encode(&export_float(&folded, &metadata(32, 16, 0.5))),
+    )
+    .unwrap();
+    // onnx's own checker with strict shape inference, and its view of the interface and metadata.
+    let script = r#"
+import sys
+try:
+    import onnx
+except ImportError:
+    print("NO-ONNX"); sys.exit(0)
+m = onnx.load(sys.argv[1])
+onnx.checker.check_model(m, full_check=True)
+dims = lambda v: [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim]
+props = {p.key: p.value for p in m.metadata_props}
+print(m.opset_import[0].version, dims(m.graph.input[0]), dims(m.graph.output[0]), props["facegate.distance"], m.producer_name)
+"#;
+    let out = match std::process::Command::new("python3")
+        .args(["-c", script])
+        .arg(&path)
+        .output()
+    {
+        Ok(out) => out,
+        Err(e) if std::env::var_os("CI").is_none() => {
+            println!("SKIPPED: no python3 ({e})");
+            return;
+        }
+        Err(e) => panic!("CI needs python3 with onnx: {e}"),
+    };
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "onnx.checker refused the export:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if stdout.trim() == "NO-ONNX" {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI needs the onnx package (scripts/setup installs it)"
+        );
+        println!("SKIPPED: python3 has no onnx package (pip install onnx==1.23.2)");
+        return;
+    }
+    assert_eq!(
+        stdout.trim(),
+        "17 ['N', 1, 32, 32] ['N', 16] squared_l2 facegate"
+    );
+}
