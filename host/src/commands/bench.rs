@@ -43,6 +43,8 @@ pub enum BenchKind {
     Mining,
     /// Embeddings/s of an exported model in tract and in ONNX Runtime, 1 thread and all cores.
     Onnx,
+    /// Embeddings/s of the int8 `.fgm` engine (`--model`'s `.fgm`), 1 thread and all cores.
+    Int8,
 }
 
 fn median_ms(mut samples: Vec<f64>) -> f64 {
@@ -142,6 +144,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
             }
         }
         BenchKind::Mining => bench_mining(args.repeat),
+        BenchKind::Int8 => super::bench_int8::bench_int8(&args.model, args.images)?,
         BenchKind::Onnx => {
             super::bench_onnx::bench_onnx(&args.model, args.images, args.repeat)?;
         }

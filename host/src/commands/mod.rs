@@ -2,6 +2,7 @@
 //! parses and dispatches). Errors are `anyhow` here: these are the outermost layer.
 
 pub mod bench;
+pub mod bench_int8;
 pub mod bench_onnx;
 pub mod calibrate;
 pub mod embed;
