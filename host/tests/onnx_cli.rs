@@ -3,16 +3,19 @@
 //! image files, and the honesty check through the people sidecar.
 
 use burn::prelude::*;
+use facegate::backend::ComputeDevice;
 use facegate::commands::calibrate::{self, CalibrateArgs, Calibration};
 use facegate::commands::embed::{run_compare, run_embed, CompareArgs, EmbedArgs};
 use facegate::commands::evaluate::{self, EvalArgs};
 use facegate::commands::export::{self, ExportArgs};
 use facegate::data::synthetic::{synthetic_people, SyntheticConfig};
-use facegate::folded::randomize_batchnorm;
+use facegate::data::AugmentConfig;
 use facegate::inference::embed;
 use facegate::model::EmbedderConfig;
 use facegate::run::{RunDir, RunInfo};
+use facegate::sampler::PkConfig;
 use facegate::training::TrainingConfig;
+use facegate::training::{train, LrSchedule, TrainImages};
 use facegate_shared::distance::squared_l2;
 use std::path::{Path, PathBuf};
 
@@ -53,12 +56,32 @@ fn write_dataset(root: &Path) -> Vec<Vec<Vec<u8>>> {
     people.into_iter().map(|(_, v)| v).collect()
 }
 
-/// A run folder holding a small model with non-trivial BatchNorm, trained on other people.
+/// A run folder holding a small model (every operator of the device model) trained briefly on
+/// other generated people than the evaluation ones, so distances spread.
 fn write_run(dir: &Path) -> facegate::model::Embedder {
-    let device = Device::flex();
-    let config = TrainingConfig::new(EmbedderConfig::tiny_residual()).with_preprocess_crop(32);
-    let mut model = config.model.init(&device);
-    randomize_batchnorm(&mut model, &device);
+    let config = TrainingConfig::new(EmbedderConfig::tiny_residual())
+        .with_preprocess_crop(32)
+        .with_augment(AugmentConfig::IDENTITY)
+        .with_batch(PkConfig {
+            people_per_batch: 8,
+            images_per_person: 4,
+            negatives_per_batch: 0,
+        })
+        .with_epochs(12)
+        .with_warmup_steps(5)
+        .with_learning_rate(3e-3)
+        .with_schedule(LrSchedule::Constant)
+        .with_seed(3);
+    let trainees = synthetic_people(&SyntheticConfig::default(), 12, 8, 77, 77);
+    let names: Vec<String> = (0..trainees.len())
+        .map(|p| format!("trainee_{p:02}"))
+        .collect();
+    let pixels: Vec<u8> = trainees.iter().flat_map(|(_, v)| v.concat()).collect();
+    let images = TrainImages {
+        pixels: &pixels,
+        side: 32,
+        people: (0..12).map(|p| (p * 8..p * 8 + 8).collect()).collect(),
+    };
     let run = RunDir::create(dir, false).unwrap();
     config.save(dir.join("config.json")).unwrap();
     run.write_json(
@@ -69,10 +92,18 @@ fn write_run(dir: &Path) -> facegate::model::Embedder {
         },
     )
     .unwrap();
-    run.write_people(&["trainee_a".into(), "trainee_b".into()])
-        .unwrap();
+    run.write_people(&names).unwrap();
+    let (model, _) = train(
+        &config,
+        &images,
+        &run,
+        ComputeDevice::Flex,
+        false,
+        |_, _| {},
+    )
+    .unwrap();
     run.save_final_model(&model).unwrap();
-    run.load_model(&config.model, &device).unwrap()
+    run.load_model(&config.model, &Device::flex()).unwrap()
 }
 
 fn eval_args(model: &Path, root: &Path) -> EvalArgs {
@@ -83,7 +114,7 @@ fn eval_args(model: &Path, root: &Path) -> EvalArgs {
         fold: None,
         report: None,
         flip_average: false,
-        device: facegate::backend::ComputeDevice::Flex,
+        device: ComputeDevice::Flex,
         no_cache: true,
     }
 }
@@ -128,13 +159,12 @@ fn exported_model_evaluates_calibrates_and_compares_like_the_run() {
     assert!(exported.self_check_max_abs_diff <= 1e-5);
     assert_eq!(exported.metadata.threshold, 0.5);
     assert_eq!(exported.metadata.git_revision, "test123");
-    assert_eq!(exported.metadata.people_count, 2);
+    assert_eq!(exported.metadata.people_count, 12);
     assert_eq!(exported.metadata.config_sha256.len(), 64);
     let sidecar = tmp.path().join("out").join("tiny.people.txt");
-    assert_eq!(
-        std::fs::read_to_string(&sidecar).unwrap(),
-        "trainee_a\ntrainee_b\n"
-    );
+    let listed = std::fs::read_to_string(&sidecar).unwrap();
+    assert_eq!(listed.lines().count(), 12);
+    assert!(listed.starts_with("trainee_00\ntrainee_01\n"));
 
     // eval: the .onnx (tract) and the run folder (burn) give the same report.
     let from_run = evaluate::run(eval_args(&run_dir, &data)).unwrap();
@@ -153,7 +183,7 @@ fn exported_model_evaluates_calibrates_and_compares_like_the_run() {
             far: 0.05,
             exhaustive: false,
             flip_average: false,
-            device: facegate::backend::ComputeDevice::Flex,
+            device: ComputeDevice::Flex,
         })
         .unwrap()
     };
@@ -201,7 +231,7 @@ fn exported_model_evaluates_calibrates_and_compares_like_the_run() {
     );
 
     // Honesty: a sidecar that is not the model's, or none, is refused.
-    std::fs::write(&sidecar, "trainee_a\n").unwrap();
+    std::fs::write(&sidecar, "trainee_00\n").unwrap();
     let e = evaluate::run(eval_args(&onnx, &data)).unwrap_err();
     assert!(
         format!("{e:#}").contains("does not belong to this model"),
@@ -210,8 +240,9 @@ fn exported_model_evaluates_calibrates_and_compares_like_the_run() {
     std::fs::remove_file(&sidecar).unwrap();
     let e = evaluate::run(eval_args(&onnx, &data)).unwrap_err();
     assert!(format!("{e:#}").contains("people.txt"), "{e:#}");
-    // ... and a sidecar naming evaluation people makes eval refuse the pairs.
-    std::fs::write(&sidecar, "person_004\ntrainee_b\n").unwrap();
+    // ... and one with the same number of other names.
+    let swapped = listed.replace("trainee_00", "person_004");
+    std::fs::write(&sidecar, swapped).unwrap();
     let e = evaluate::run(eval_args(&onnx, &data)).unwrap_err();
     assert!(format!("{e:#}").contains("does not belong"), "{e:#}");
 }

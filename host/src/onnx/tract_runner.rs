@@ -1,9 +1,11 @@
 //! Embedding with an exported model through tract (pure Rust; the product's inference path).
 //!
-//! The graph is optimised once for a symbolic batch `N`. With more than one thread, a batch is
-//! split into equal slices run concurrently on a private rayon pool (tract's plan is shared, each
-//! slice has its own state): data parallelism, which suits a small CNN better than splitting
-//! each convolution.
+//! The graph is optimised once for one image (`N = 1`) and run image by image: measured on the
+//! release model, tract embeds 2.0× faster that way than with `N = 128` (whose layout changes and
+//! broadcast adds cost more than the larger matrix products save), and 7× faster than with the
+//! batch left symbolic. With more than one thread, the images of a batch are split into equal
+//! slices run concurrently on a private rayon pool: data parallelism, which suits a small CNN
+//! better than splitting each convolution.
 
 use super::metadata::OnnxMetadata;
 use super::{embed_batched, read_model, CheckedModel, OnnxError, OUTPUT};
@@ -36,8 +38,10 @@ impl std::fmt::Debug for TractEmbedder {
 impl TractEmbedder {
     /// Loads a checked model for `threads` concurrent slices of a batch (1: the calling thread).
     pub fn new(model: &CheckedModel, threads: usize) -> Result<Self, OnnxError> {
+        let side = usize::from(model.metadata.preprocess.out_side);
         let plan = tract_onnx::onnx()
             .model_for_proto_model(&model.proto)
+            .and_then(|m| m.with_input_fact(0, f32::fact([1, 1, side, side]).into()))
             .and_then(|m| m.into_optimized())
             .and_then(|m| m.into_runnable())
             .map_err(tract_err)?;
@@ -79,11 +83,23 @@ impl TractEmbedder {
         self.pool.as_ref().map_or(1, |p| p.current_num_threads())
     }
 
-    fn run_one(&self, inputs: &[f32], n: usize) -> Result<Vec<f32>, OnnxError> {
+    /// Embeddings of `n` images, one run of the plan each.
+    fn run_images(&self, inputs: &[f32], n: usize) -> Result<Vec<f32>, OnnxError> {
+        let len = inputs.len() / n.max(1);
+        let mut out = Vec::with_capacity(n * self.metadata.embedding_dim);
+        let mut state = self.plan.spawn().map_err(tract_err)?;
+        for image in inputs.chunks(len) {
+            out.extend(self.run_one(&mut state, image)?);
+        }
+        Ok(out)
+    }
+
+    fn run_one(&self, state: &mut TypedSimpleState, input: &[f32]) -> Result<Vec<f32>, OnnxError> {
         let side = usize::from(self.metadata.preprocess.out_side);
         let dim = self.metadata.embedding_dim;
-        let x = Tensor::from_shape(&[n, 1, side, side], inputs).map_err(tract_err)?;
-        let out = self.plan.run(tvec!(x.into())).map_err(tract_err)?;
+        let n = 1;
+        let x = Tensor::from_shape(&[n, 1, side, side], input).map_err(tract_err)?;
+        let out = state.run(tvec!(x.into())).map_err(tract_err)?;
         let y = out
             .first()
             .ok_or_else(|| OnnxError::Tract(format!("the graph produced no {OUTPUT}")))?;
@@ -113,12 +129,12 @@ impl TractEmbedder {
                 let parts: Vec<Vec<f32>> = pool.install(|| {
                     inputs
                         .par_chunks(per * len)
-                        .map(|c| self.run_one(c, c.len() / len))
+                        .map(|c| self.run_images(c, c.len() / len))
                         .collect::<Result<_, _>>()
                 })?;
                 Ok(parts.concat())
             }
-            _ => self.run_one(inputs, n),
+            _ => self.run_images(inputs, n),
         }
     }
 
