@@ -2,20 +2,17 @@
 //! `eval` the `.onnx` and the run folder (same accuracy), `calibrate` the `.onnx`, `compare` two
 //! image files, and the honesty check through the people sidecar.
 
+mod common;
+
 use burn::prelude::*;
+use common::write_trained_run;
 use facegate::backend::ComputeDevice;
 use facegate::commands::calibrate::{self, CalibrateArgs, Calibration};
 use facegate::commands::embed::{run_compare, run_embed, CompareArgs, EmbedArgs};
 use facegate::commands::evaluate::{self, EvalArgs};
 use facegate::commands::export::{self, ExportArgs};
 use facegate::data::synthetic::{synthetic_people, SyntheticConfig};
-use facegate::data::AugmentConfig;
 use facegate::inference::embed;
-use facegate::model::EmbedderConfig;
-use facegate::run::{RunDir, RunInfo};
-use facegate::sampler::PkConfig;
-use facegate::training::TrainingConfig;
-use facegate::training::{train, LrSchedule, TrainImages};
 use facegate_shared::distance::squared_l2;
 use std::path::{Path, PathBuf};
 
@@ -56,56 +53,6 @@ fn write_dataset(root: &Path) -> Vec<Vec<Vec<u8>>> {
     people.into_iter().map(|(_, v)| v).collect()
 }
 
-/// A run folder holding a small model (every operator of the device model) trained briefly on
-/// other generated people than the evaluation ones, so distances spread.
-fn write_run(dir: &Path) -> facegate::model::Embedder {
-    let config = TrainingConfig::new(EmbedderConfig::tiny_residual())
-        .with_preprocess_crop(32)
-        .with_augment(AugmentConfig::IDENTITY)
-        .with_batch(PkConfig {
-            people_per_batch: 8,
-            images_per_person: 4,
-            negatives_per_batch: 0,
-        })
-        .with_epochs(12)
-        .with_warmup_steps(5)
-        .with_learning_rate(3e-3)
-        .with_schedule(LrSchedule::Constant)
-        .with_seed(3);
-    let trainees = synthetic_people(&SyntheticConfig::default(), 12, 8, 77, 77);
-    let names: Vec<String> = (0..trainees.len())
-        .map(|p| format!("trainee_{p:02}"))
-        .collect();
-    let pixels: Vec<u8> = trainees.iter().flat_map(|(_, v)| v.concat()).collect();
-    let images = TrainImages {
-        pixels: &pixels,
-        side: 32,
-        people: (0..12).map(|p| (p * 8..p * 8 + 8).collect()).collect(),
-    };
-    let run = RunDir::create(dir, false).unwrap();
-    config.save(dir.join("config.json")).unwrap();
-    run.write_json(
-        "run.json",
-        &RunInfo {
-            git_revision: "test123".into(),
-            ..RunInfo::default()
-        },
-    )
-    .unwrap();
-    run.write_people(&names).unwrap();
-    let (model, _) = train(
-        &config,
-        &images,
-        &run,
-        ComputeDevice::Flex,
-        false,
-        |_, _| {},
-    )
-    .unwrap();
-    run.save_final_model(&model).unwrap();
-    run.load_model(&config.model, &Device::flex()).unwrap()
-}
-
 fn eval_args(model: &Path, root: &Path) -> EvalArgs {
     EvalArgs {
         model: model.to_path_buf(),
@@ -125,7 +72,7 @@ fn exported_model_evaluates_calibrates_and_compares_like_the_run() {
     let data = tmp.path().join("data");
     let pixels = write_dataset(&data);
     let run_dir = tmp.path().join("run");
-    let model = write_run(&run_dir);
+    let (_, model) = write_trained_run(&run_dir);
     let onnx = tmp.path().join("out").join("tiny.onnx");
 
     // Without a calibration there is no threshold to export.

@@ -2,10 +2,10 @@
 //!
 //! The graph is optimised once for one image (`N = 1`) and run image by image: measured on the
 //! release model, tract embeds 2.0× faster that way than with `N = 128` (whose layout changes and
-//! broadcast adds cost more than the larger matrix products save), and 7× faster than with the
-//! batch left symbolic. With more than one thread, the images of a batch are split into equal
-//! slices run concurrently on a private rayon pool: data parallelism, which suits a small CNN
-//! better than splitting each convolution.
+//! broadcast adds cost more than the larger matrix products save), and several times faster than
+//! with the batch left symbolic (BENCHMARKS.md). With more than one thread, the images of a batch
+//! are split into equal slices run concurrently on a private rayon pool: data parallelism, which
+//! suits a small CNN better than splitting each convolution.
 
 use super::metadata::OnnxMetadata;
 use super::{embed_batched, read_model, CheckedModel, OnnxError, OUTPUT};
