@@ -1,7 +1,8 @@
 //! Where tract's time goes on an exported model: time per operator kind over repeated runs.
 //!
-//! `cargo run -p facegate --example tract_profile -- [MODEL.onnx] [BATCH]`
-//! (defaults: `models/facegate-v1.onnx`, batch 1). Figures are in BENCHMARKS.md.
+//! `cargo run -p facegate --example tract_profile -- [MODEL.onnx] [BATCH] [--nodes]`
+//! (defaults: `models/facegate-v1.onnx`, batch 1; `--nodes`: per node instead of per operator
+//! kind). Figures are in BENCHMARKS.md.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -13,6 +14,7 @@ fn main() -> TractResult<()> {
         .next()
         .unwrap_or_else(|| "models/facegate-v1.onnx".into());
     let n: usize = args.next().map_or(Ok(1), |v| v.parse())?;
+    let per_node = args.next().as_deref() == Some("--nodes");
     let checked = facegate::onnx::read_model_file(std::path::Path::new(&path))?;
     let side = usize::from(checked.metadata.preprocess.out_side);
     let plan = tract_onnx::onnx()
@@ -28,8 +30,12 @@ fn main() -> TractResult<()> {
         state.run_plan_with_eval(tvec!(x.clone().into()), |ctx, st, node, input| {
             let started = Instant::now();
             let out = tract_onnx::tract_core::plan::eval(ctx, st, node, input);
-            *times.entry(node.op().name().to_string()).or_default() +=
-                started.elapsed().as_secs_f64();
+            let key = if per_node {
+                format!("{} ({})", node.name, node.op().name())
+            } else {
+                node.op().name().to_string()
+            };
+            *times.entry(key).or_default() += started.elapsed().as_secs_f64();
             out
         })?;
     }
@@ -38,7 +44,7 @@ fn main() -> TractResult<()> {
     println!("{path}, batch {n}, {runs} runs:");
     for (op, t) in &times {
         println!(
-            "  {op:28} {:5.1} %  {:7.4} ms/image",
+            "  {op:48} {:5.1} %  {:7.4} ms/image",
             100.0 * t / total,
             1e3 * t / images
         );
