@@ -127,19 +127,12 @@ pub fn run(args: CalibrateArgs) -> Result<Calibration> {
             trained.run.write_json(CALIBRATION_JSON, &calibration)?;
             trained.run.path().join(CALIBRATION_JSON)
         }
-        ModelSource::Onnx(onnx) => {
-            // NAME.onnx.calibration.json: a blob of the same NAME writes NAME.calibration.json.
-            let mut name = onnx.path.clone().into_os_string();
+        // An exported model's calibration sits beside it: NAME.onnx.calibration.json,
+        // NAME.fgm.calibration.json (a blob and an ONNX of the same NAME do not collide).
+        ModelSource::Onnx(_) | ModelSource::Blob(_) => {
+            let mut name = source.path().to_path_buf().into_os_string();
             name.push(".calibration.json");
             let path = PathBuf::from(name);
-            crate::run::write_atomic(
-                &path,
-                serde_json::to_string_pretty(&calibration)?.as_bytes(),
-            )?;
-            path
-        }
-        ModelSource::Blob(_) => {
-            let path = source.path().with_extension("calibration.json");
             crate::run::write_atomic(
                 &path,
                 serde_json::to_string_pretty(&calibration)?.as_bytes(),

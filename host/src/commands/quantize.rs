@@ -4,14 +4,13 @@
 //! spread evenly over them. The verification threshold comes from a `calibration.json` written
 //! by `facegate calibrate` (the run's own by default) and becomes the blob's integer threshold.
 
-use super::calibrate::{Calibration, CALIBRATION_JSON};
 use super::{load_dataset, open_model};
 use crate::folded::FoldedEmbedder;
 use crate::quantize::calibrate::RangeMethod;
 use crate::quantize::writer::BlobMeta;
 use crate::quantize::{integer_threshold, quantize, QuantizeOptions};
 use crate::run::write_atomic;
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use facegate_shared::blob::Model;
 use serde::Serialize;
 use std::path::PathBuf;
@@ -125,19 +124,8 @@ fn agreement(float: &crate::inference::Embeddings, int8: &[Vec<i8>]) -> Agreemen
 /// Runs `facegate quantize`.
 pub fn run(args: QuantizeArgs) -> Result<QuantizeReport> {
     let trained = open_model(&args.model)?;
-    let threshold_path = args
-        .threshold_from
-        .clone()
-        .unwrap_or_else(|| args.model.join(CALIBRATION_JSON));
-    if !threshold_path.is_file() {
-        bail!(
-            "no threshold: {} does not exist. Run `facegate calibrate` on held-out people first, \
-             or pass --threshold-from <calibration.json>",
-            threshold_path.display()
-        );
-    }
-    let calibration: Calibration = serde_json::from_slice(&std::fs::read(&threshold_path)?)
-        .with_context(|| format!("reading {}", threshold_path.display()))?;
+    let (calibration, threshold_path) =
+        super::calibrate::read_calibration(&args.model, args.threshold_from.as_deref())?;
     if calibration.flip_averaged {
         eprintln!(
             "note: the threshold in {} was chosen on flip-averaged embeddings; the device embeds \

@@ -49,6 +49,20 @@ pub struct QLayer {
     pub macs: u64,
 }
 
+/// A layer without weights, as [`QGraph::simple`] adds it.
+struct SimpleLayer<'a> {
+    op: Operator,
+    name: &'a str,
+    input: usize,
+    input2: Option<usize>,
+    shape: Shape,
+    quant: QuantParams,
+    /// The tensor whose buffer the output reuses (in place), if any.
+    alias: Option<usize>,
+    stage: OutputStage,
+    params: Vec<u8>,
+}
+
 /// The whole int8 graph.
 #[derive(Debug, Clone, Default)]
 pub struct QGraph {
@@ -215,18 +229,19 @@ impl QGraph {
         Ok(output)
     }
 
-    fn simple(
-        &mut self,
-        op: Operator,
-        name: &str,
-        input: usize,
-        input2: Option<usize>,
-        shape: Shape,
-        quant: QuantParams,
-        alias: Option<usize>,
-        stage: OutputStage,
-        params: Vec<u8>,
-    ) -> usize {
+    /// Adds a layer without weights (add, pooling, L2 normalisation).
+    fn simple(&mut self, layer: SimpleLayer<'_>) -> usize {
+        let SimpleLayer {
+            op,
+            name,
+            input,
+            input2,
+            shape,
+            quant,
+            alias,
+            stage,
+            params,
+        } = layer;
         self.read(input);
         if let Some(t) = input2 {
             self.read(t);
@@ -304,17 +319,17 @@ impl QGraph {
                     params.extend(m.shift.to_le_bytes());
                 }
                 let shape = g.tensors[pw].shape;
-                x = g.simple(
-                    Operator::Add,
-                    &out_name,
-                    x,
-                    Some(pw),
+                x = g.simple(SimpleLayer {
+                    op: Operator::Add,
+                    name: &out_name,
+                    input: x,
+                    input2: Some(pw),
                     shape,
-                    out_quant,
-                    Some(pw),
+                    quant: out_quant,
+                    alias: Some(pw),
                     stage,
                     params,
-                );
+                });
             } else {
                 x = g.conv(
                     &out_name,
@@ -328,34 +343,34 @@ impl QGraph {
         }
         let last = g.tensors[x].clone();
         let pooled_shape = Shape::new(1, 1, last.shape.channels);
-        let pool = g.simple(
-            Operator::GlobalAveragePool,
-            "pool",
-            x,
-            None,
-            pooled_shape,
-            last.quant,
-            None,
-            OutputStage::linear(last.quant.zero_point),
-            Vec::new(),
-        );
+        let pool = g.simple(SimpleLayer {
+            op: Operator::GlobalAveragePool,
+            name: "pool",
+            input: x,
+            input2: None,
+            shape: pooled_shape,
+            quant: last.quant,
+            alias: None,
+            stage: OutputStage::linear(last.quant.zero_point),
+            params: Vec::new(),
+        });
         let projection = g.dense(pool, &model.projection, range("projection")?)?;
         let dim = model.embedding_dim() as u16;
         let embedding_quant = QuantParams {
             scale: 1.0 / 128.0,
             zero_point: 0,
         };
-        g.output = g.simple(
-            Operator::L2Normalize,
-            "embedding",
-            projection,
-            None,
-            Shape::new(1, 1, dim),
-            embedding_quant,
-            None,
-            OutputStage::linear(0),
-            Vec::new(),
-        );
+        g.output = g.simple(SimpleLayer {
+            op: Operator::L2Normalize,
+            name: "embedding",
+            input: projection,
+            input2: None,
+            shape: Shape::new(1, 1, dim),
+            quant: embedding_quant,
+            alias: None,
+            stage: OutputStage::linear(0),
+            params: Vec::new(),
+        });
         // The output is read by the caller after the last layer.
         let last_layer = g.layers.len();
         let b = g.tensors[g.output].buffer;
