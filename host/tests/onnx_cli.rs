@@ -80,6 +80,7 @@ fn exported_model_evaluates_calibrates_and_compares_like_the_run() {
         model: run_dir.clone(),
         out: onnx.clone(),
         threshold_from: None,
+        int8: None,
     })
     .unwrap_err();
     assert!(e.to_string().contains("--threshold-from"), "{e}");
@@ -101,6 +102,7 @@ fn exported_model_evaluates_calibrates_and_compares_like_the_run() {
         model: run_dir.clone(),
         out: onnx.clone(),
         threshold_from: Some(cal_path),
+        int8: None,
     })
     .unwrap();
     assert!(exported.self_check_max_abs_diff <= 1e-5);

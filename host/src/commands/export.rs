@@ -31,6 +31,10 @@ pub struct ExportArgs {
     /// `calibration.json` holding the threshold (default: the run's own).
     #[arg(long)]
     pub threshold_from: Option<PathBuf>,
+    /// Write the int8 QDQ graph of this `.fgm` blob (quantised from the same run) instead of
+    /// the float graph: the device's scales, zero points, int8 weights and int32 biases.
+    #[arg(long, value_name = "FGM")]
+    pub int8: Option<PathBuf>,
 }
 
 /// What was exported.
@@ -51,6 +55,52 @@ fn check_inputs(count: usize, side: usize) -> Vec<f32> {
     (0..count * side * side)
         .map(|i| input_f32(((i * 37 + (i / side) * 11 + i / 97) % 256) as u8))
         .collect()
+}
+
+/// Writes the QDQ graph of a blob, checks that it decodes as an embedder, and writes the sidecar.
+fn export_int8(
+    args: &ExportArgs,
+    blob_path: &std::path::Path,
+    metadata: &OnnxMetadata,
+    people: &std::collections::BTreeSet<String>,
+) -> Result<Exported> {
+    let blob =
+        std::fs::read(blob_path).with_context(|| format!("reading {}", blob_path.display()))?;
+    let model = facegate_shared::blob::Model::parse(&blob)
+        .with_context(|| blob_path.display().to_string())?;
+    if usize::from(model.header().embedding_dim) != metadata.embedding_dim
+        || model.header().input_height != metadata.preprocess.out_side
+    {
+        bail!(
+            "{} is not a quantisation of {}: its input or embedding size differs",
+            blob_path.display(),
+            args.model.display()
+        );
+    }
+    let bytes = encode(&crate::onnx::qdq::export_qdq(&model, metadata)?);
+    crate::onnx::read_model(&bytes).context("the exported QDQ model does not decode")?;
+    if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    write_atomic(&args.out, &bytes)?;
+    let names: Vec<&str> = people.iter().map(String::as_str).collect();
+    write_atomic(
+        &people_sidecar(&args.out),
+        format!("{}\n", names.join("\n")).as_bytes(),
+    )?;
+    println!(
+        "wrote {} ({} bytes): int8 QDQ of {} (model id {}), output = int8 embedding / 128",
+        args.out.display(),
+        bytes.len(),
+        blob_path.display(),
+        hex(&model.header().model_id)
+    );
+    Ok(Exported {
+        path: args.out.clone(),
+        bytes: bytes.len(),
+        metadata: metadata.clone(),
+        self_check_max_abs_diff: 0.0,
+    })
 }
 
 /// Runs `facegate export`.
@@ -90,6 +140,9 @@ pub fn run(args: ExportArgs) -> Result<Exported> {
         people_count: trained.people.len(),
         people_sha256: people_sha256(&trained.people),
     };
+    if let Some(blob_path) = &args.int8 {
+        return export_int8(&args, blob_path, &metadata, &trained.people);
+    }
     let bytes = encode(&export_float(&folded, &metadata));
 
     // Self-check: the written bytes load, declare what they should, and compute the model.

@@ -12,6 +12,7 @@ pub mod export;
 pub mod metadata;
 pub mod ort_runner;
 pub mod proto;
+pub mod qdq;
 pub mod tract_runner;
 
 #[cfg(test)]

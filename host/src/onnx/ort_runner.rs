@@ -69,8 +69,28 @@ pub struct OrtEmbedder {
 impl OrtEmbedder {
     /// Loads a checked model with `threads` intra-op threads (one inter-op thread).
     pub fn new(model: &CheckedModel, bytes: &[u8], threads: usize) -> Result<Self, OnnxError> {
+        Self::with_optimization(model, bytes, threads, true)
+    }
+
+    /// As [`Self::new`]; `optimize = false` turns ONNX Runtime's graph optimisations off, so a
+    /// QDQ graph runs as written (float operators between `DequantizeLinear` and
+    /// `QuantizeLinear`) instead of being fused into its int8 kernels.
+    pub fn with_optimization(
+        model: &CheckedModel,
+        bytes: &[u8],
+        threads: usize,
+        optimize: bool,
+    ) -> Result<Self, OnnxError> {
+        use ort::session::builder::GraphOptimizationLevel;
         let env = environment(&ort_library()?)?;
+        let level = if optimize {
+            GraphOptimizationLevel::Level3
+        } else {
+            GraphOptimizationLevel::Disable
+        };
         let session = Session::builder(&env)
+            .map_err(ort_err)?
+            .with_optimization_level(level)
             .map_err(ort_err)?
             .with_intra_threads(threads)
             .map_err(ort_err)?

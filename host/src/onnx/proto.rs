@@ -101,6 +101,11 @@ impl GraphBuilder {
         name.to_string()
     }
 
+    /// Adds a constant of any type (int8 weights, int32 biases, zero points).
+    pub fn initializer(&mut self, tensor: pb::TensorProto) {
+        self.initializers.push(tensor);
+    }
+
     /// Adds a node `op_type(inputs) → output` named `output`; returns the output's name.
     pub fn node(
         &mut self,

@@ -64,6 +64,36 @@ impl Model<'_> {
         arena: &mut [u8],
         embedding: &mut [i8],
     ) -> Result<(), EngineError> {
+        if embedding.len() != self.embedding_dim() {
+            return Err(EngineError::EmbeddingLength {
+                expected: self.embedding_dim(),
+                actual: embedding.len(),
+            });
+        }
+        self.run_layers(input, arena, self.header().layer_count)?;
+        let output = self
+            .tensor(self.header().output_tensor)
+            .ok_or(EngineError::Blob(super::BlobError::Section(
+                "output tensor",
+            )))?;
+        let values =
+            arena
+                .get(output.range())
+                .ok_or(EngineError::Blob(super::BlobError::Section(
+                    "output tensor",
+                )))?;
+        embedding.copy_from_slice(bytemuck::cast_slice(values));
+        Ok(())
+    }
+
+    /// Runs only the first `layers` layers, leaving their activations in `arena` at the offsets
+    /// of the tensor table: for inspecting intermediate tensors on the host.
+    pub fn run_layers(
+        &self,
+        input: &[i8],
+        arena: &mut [u8],
+        layers: u16,
+    ) -> Result<(), EngineError> {
         if arena.len() < self.arena_size() {
             return Err(EngineError::ArenaTooSmall {
                 needed: self.arena_size(),
@@ -76,30 +106,17 @@ impl Model<'_> {
                 actual: input.len(),
             });
         }
-        if embedding.len() != self.embedding_dim() {
-            return Err(EngineError::EmbeddingLength {
-                expected: self.embedding_dim(),
-                actual: embedding.len(),
-            });
-        }
         let arena: &mut [i8] = bytemuck::cast_slice_mut(&mut arena[..self.arena_size()]);
-        let header = self.header();
         let input_tensor = self
-            .tensor(header.input_tensor)
+            .tensor(self.header().input_tensor)
             .ok_or(EngineError::Blob(super::BlobError::Section("input tensor")))?;
         arena
             .get_mut(input_tensor.range())
             .ok_or(EngineError::Blob(super::BlobError::Section("input tensor")))?
             .copy_from_slice(input);
-        for (layer, step) in steps(self) {
+        for (layer, step) in steps(self).take(usize::from(layers)) {
             run_step(&step?, arena, layer)?;
         }
-        let output = self.tensor(header.output_tensor).ok_or(EngineError::Blob(
-            super::BlobError::Section("output tensor"),
-        ))?;
-        embedding.copy_from_slice(arena.get(output.range()).ok_or(EngineError::Blob(
-            super::BlobError::Section("output tensor"),
-        ))?);
         Ok(())
     }
 

@@ -142,3 +142,18 @@ fn wrong_lengths_are_typed_errors() {
     ));
     assert!(ChannelParams::new(&[0; 13]).is_none());
 }
+
+/// Why the device's int8 results differ from a runtime that rounds once (ONNX Runtime on the
+/// QDQ export): TFLite's double rounding keeps only `−shift` fraction bits after the doubling high
+/// product. A stem accumulator of the release model, 18256 × 0.00221843 = 40.49966: rounded once
+/// it is 40; TFLite first rounds 18256 · 0.568 = 10367.9 to 10368 = 40.5 · 2^8, then rounds that
+/// tie away from zero to 41.
+#[test]
+fn double_rounding_explains_the_difference() {
+    let m = QuantizedMultiplier::from_real(0.002_218_43).unwrap();
+    assert_eq!(m.shift, -8);
+    let x = 18_256;
+    let once = (f64::from(x) * m.to_real()).round() as i32;
+    assert_eq!(once, 40);
+    assert_eq!(m.apply(x), 41, "TFLite's double rounding");
+}

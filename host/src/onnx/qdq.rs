@@ -1,0 +1,323 @@
+//! The int8 model as a QDQ ONNX graph: every activation the device quantises is wrapped in
+//! `QuantizeLinear` → `DequantizeLinear` with the blob's scale and zero point, every weight is the
+//! blob's int8 tensor behind a per-channel `DequantizeLinear`, every bias the blob's `i32` one.
+//!
+//! Built from a parsed `.fgm` blob, so it encodes exactly the device's quantisation. Each weight
+//! scale is recovered from the blob's requantisation multiplier as `M · s_out / s_in`, so the
+//! float product `acc · s_in · s_w / s_out` an ONNX runtime computes is the device's `acc · M`.
+//!
+//! Where the runtimes' rounding differs from TFLite's (and so from the device's):
+//! - `QuantizeLinear` rounds half to even, TFLite's requantisation rounds half up (doubling high
+//!   product) then half away from zero (rounding shift), and computes in fixed point: results
+//!   differ by 1 LSB when a value falls within float error of a rounding boundary.
+//! - TFLite's average pooling rounds the mean of raw int8 values half away from zero; ties are
+//!   common (a mean of 16 values is a tie once in 16). The graph adds `±s/(4n)` in the direction
+//!   away from zero before `QuantizeLinear` ([`pool_tie_nudge`]), which reproduces it exactly.
+//! - L2 normalisation: TFLite uses a fixed-point inverse square root (≈1e-6 relative error); the
+//!   graph uses `LpNormalization` in float.
+
+use super::metadata::OnnxMetadata;
+use super::proto::{self, Attr, Dimension, GraphBuilder};
+use super::{OnnxError, BATCH_DIM, INPUT, OUTPUT};
+use facegate_shared::blob::{LayerRecord, Model, Operator, TensorRecord, NO_TENSOR};
+use facegate_shared::int8::ChannelParams;
+use tract_onnx::pb;
+use tract_onnx::pb::tensor_proto::DataType;
+
+fn tensor(name: &str, dims: &[usize], data_type: DataType, raw: Vec<u8>) -> pb::TensorProto {
+    pb::TensorProto {
+        name: name.to_string(),
+        dims: dims.iter().map(|&d| d as i64).collect(),
+        data_type: data_type as i32,
+        raw_data: raw,
+        ..Default::default()
+    }
+}
+
+/// Adds `QuantizeLinear(x) → DequantizeLinear` with a tensor's parameters; returns the float
+/// value's name (`name`) and adds the int8 value `name.q`.
+fn quantize_dequantize(g: &mut GraphBuilder, x: &str, name: &str, t: &TensorRecord) -> String {
+    let scale = g.constant(&format!("{name}.scale"), &[], &[t.scale]);
+    let zp = format!("{name}.zero_point");
+    g.initializer(tensor(
+        &zp,
+        &[],
+        DataType::Int8,
+        vec![t.zero_point as i8 as u8],
+    ));
+    let q = g.node(
+        "QuantizeLinear",
+        &[x, &scale, &zp],
+        &format!("{name}.q"),
+        vec![],
+    );
+    g.node("DequantizeLinear", &[&q, &scale, &zp], name, vec![])
+}
+
+/// Per-channel weights and bias behind `DequantizeLinear`; returns (weight, bias) value names.
+fn weights(
+    g: &mut GraphBuilder,
+    name: &str,
+    oihw: Vec<i8>,
+    dims: &[usize],
+    channels: &ChannelParams<'_>,
+    input: &TensorRecord,
+    output: &TensorRecord,
+) -> (String, String) {
+    let c_out = dims[0];
+    let (s_in, s_out) = (f64::from(input.scale), f64::from(output.scale));
+    let w_scales: Vec<f32> = channels
+        .iter()
+        .map(|c| (c.requantize.to_real() * s_out / s_in) as f32)
+        .collect();
+    let b_scales: Vec<f32> = w_scales
+        .iter()
+        .map(|&s| (f64::from(s) * s_in) as f32)
+        .collect();
+    let w = format!("{name}.weight.q");
+    g.initializer(tensor(
+        &w,
+        dims,
+        DataType::Int8,
+        oihw.iter().map(|&v| v as u8).collect(),
+    ));
+    let ws = g.constant(&format!("{name}.weight.scale"), &[c_out], &w_scales);
+    let wz = format!("{name}.weight.zero_point");
+    g.initializer(tensor(&wz, &[c_out], DataType::Int8, vec![0; c_out]));
+    let wf = g.node(
+        "DequantizeLinear",
+        &[&w, &ws, &wz],
+        &format!("{name}.weight"),
+        vec![Attr::Int("axis", 0)],
+    );
+    let b = format!("{name}.bias.q");
+    let bias: Vec<u8> = channels.iter().flat_map(|c| c.bias.to_le_bytes()).collect();
+    g.initializer(tensor(&b, &[c_out], DataType::Int32, bias));
+    let bs = g.constant(&format!("{name}.bias.scale"), &[c_out], &b_scales);
+    let bz = format!("{name}.bias.zero_point");
+    g.initializer(tensor(&bz, &[c_out], DataType::Int32, vec![0; 4 * c_out]));
+    let bf = g.node(
+        "DequantizeLinear",
+        &[&b, &bs, &bz],
+        &format!("{name}.bias"),
+        vec![Attr::Int("axis", 0)],
+    );
+    (wf, bf)
+}
+
+/// The fused activation as a float `Clip`, when it narrows the int8 range.
+fn activation(
+    g: &mut GraphBuilder,
+    x: &str,
+    name: &str,
+    layer: &LayerRecord,
+    out: &TensorRecord,
+) -> String {
+    if layer.act_min == i8::MIN && layer.act_max == i8::MAX {
+        return x.to_string();
+    }
+    let real = |q: i8| (i32::from(q) - out.zero_point) as f32 * out.scale;
+    let lo = g.constant(&format!("{name}.clip.min"), &[], &[real(layer.act_min)]);
+    let hi = g.constant(&format!("{name}.clip.max"), &[], &[real(layer.act_max)]);
+    g.node("Clip", &[x, &lo, &hi], &format!("{name}.clip"), vec![])
+}
+
+/// `y + sign(y / s + zp) · s / (4n)`: moves an exact tie of the mean of `n` raw int8 values away
+/// from zero (TFLite's rounding) and leaves every other mean on the same side of its rounding
+/// boundary (non-ties are at least `1/n` from one).
+pub fn pool_tie_nudge(g: &mut GraphBuilder, y: &str, t: &TensorRecord, n: usize) -> String {
+    let s = g.constant("pool.nudge.scale", &[], &[t.scale]);
+    let zp = g.constant("pool.nudge.zero_point", &[], &[t.zero_point as f32]);
+    let step = g.constant("pool.nudge.step", &[], &[t.scale / (4 * n) as f32]);
+    let raw = g.node("Div", &[y, &s], "pool.nudge.div", vec![]);
+    let raw = g.node("Add", &[&raw, &zp], "pool.nudge.raw", vec![]);
+    let sign = g.node("Sign", &[&raw], "pool.nudge.sign", vec![]);
+    let nudge = g.node("Mul", &[&sign, &step], "pool.nudge.amount", vec![]);
+    g.node("Add", &[y, &nudge], "pool.nudged", vec![])
+}
+
+/// `[kh][kw][c]` depthwise weights → OIHW `[c][1][kh][kw]`; OHWI → OIHW.
+fn to_oihw(w: &[i8], c_out: usize, c_in_per_group: usize, k: usize, depthwise: bool) -> Vec<i8> {
+    let mut out = vec![0i8; w.len()];
+    for o in 0..c_out {
+        for i in 0..c_in_per_group {
+            for tap in 0..k * k {
+                let src = if depthwise {
+                    tap * c_out + o
+                } else {
+                    (o * k * k + tap) * c_in_per_group + i
+                };
+                out[(o * c_in_per_group + i) * k * k + tap] = w[src];
+            }
+        }
+    }
+    out
+}
+
+/// The QDQ graph of a parsed blob: input `[N,1,S,S]` float, output `[N,D]` float (the int8
+/// embedding dequantised, `q / 128`).
+pub fn qdq_graph(model: &Model<'_>) -> Result<pb::GraphProto, OnnxError> {
+    let bad = |what: &str| OnnxError::NotAnEmbedder(format!("blob: {what}"));
+    let h = *model.header();
+    let mut g = GraphBuilder::default();
+    let mut names: Vec<Option<String>> = vec![None; usize::from(h.tensor_count)];
+    let input_t = model
+        .tensor(h.input_tensor)
+        .ok_or_else(|| bad("input tensor"))?;
+    names[usize::from(h.input_tensor)] =
+        Some(quantize_dequantize(&mut g, INPUT, "input.dq", &input_t));
+    let mut flat = false;
+    for index in 0..h.layer_count {
+        let layer = model.layer(index).ok_or_else(|| bad("layer table"))?;
+        let op = Operator::from_code(layer.op).ok_or_else(|| bad("operator"))?;
+        let (i_t, o_t) = (
+            model.tensor(layer.input).ok_or_else(|| bad("tensor"))?,
+            model.tensor(layer.output).ok_or_else(|| bad("tensor"))?,
+        );
+        let x = names[usize::from(layer.input)]
+            .clone()
+            .ok_or_else(|| bad("a layer reads a tensor no layer wrote"))?;
+        let name = format!("layer{index}");
+        let weights_bytes = model
+            .weights_slice(layer.weights_offset, layer.weights_len)
+            .ok_or_else(|| bad("weights"))?;
+        let params = model
+            .weights_slice(layer.params_offset, layer.params_len)
+            .ok_or_else(|| bad("constants"))?;
+        let w: Vec<i8> = weights_bytes.iter().map(|&b| b as i8).collect();
+        let y = match op {
+            Operator::Conv2d | Operator::DepthwiseConv2d | Operator::PointwiseConv => {
+                let depthwise = op == Operator::DepthwiseConv2d;
+                let (c_in, c_out) = (
+                    usize::from(i_t.shape.channels),
+                    usize::from(o_t.shape.channels),
+                );
+                let k = if op == Operator::PointwiseConv {
+                    1
+                } else {
+                    usize::from(layer.kernel)
+                };
+                let per_group = if depthwise { 1 } else { c_in };
+                let channels =
+                    ChannelParams::new(params).ok_or_else(|| bad("channel constants"))?;
+                let oihw = to_oihw(&w, c_out, per_group, k, depthwise);
+                let (wf, bf) = weights(
+                    &mut g,
+                    &name,
+                    oihw,
+                    &[c_out, per_group, k, k],
+                    &channels,
+                    &i_t,
+                    &o_t,
+                );
+                let (s, p) = if op == Operator::PointwiseConv {
+                    (1, 0)
+                } else {
+                    (i64::from(layer.stride), i64::from(layer.padding))
+                };
+                let k = k as i64;
+                let conv = g.node(
+                    "Conv",
+                    &[&x, &wf, &bf],
+                    &format!("{name}.conv"),
+                    vec![
+                        Attr::Ints("kernel_shape", vec![k, k]),
+                        Attr::Ints("strides", vec![s, s]),
+                        Attr::Ints("pads", vec![p, p, p, p]),
+                        Attr::Int("group", if depthwise { c_in as i64 } else { 1 }),
+                    ],
+                );
+                activation(&mut g, &conv, &name, &layer, &o_t)
+            }
+            Operator::Add => {
+                let second = names[usize::from(layer.input2)]
+                    .clone()
+                    .filter(|_| layer.input2 != NO_TENSOR)
+                    .ok_or_else(|| bad("add input"))?;
+                let sum = g.node("Add", &[&x, &second], &format!("{name}.add"), vec![]);
+                activation(&mut g, &sum, &name, &layer, &o_t)
+            }
+            Operator::GlobalAveragePool => {
+                let pooled = g.node("GlobalAveragePool", &[&x], &format!("{name}.pool"), vec![]);
+                let n = usize::from(i_t.shape.height) * usize::from(i_t.shape.width);
+                let nudged = pool_tie_nudge(&mut g, &pooled, &o_t, n);
+                flat = true;
+                g.node(
+                    "Flatten",
+                    &[&nudged],
+                    &format!("{name}.flat"),
+                    vec![Attr::Int("axis", 1)],
+                )
+            }
+            Operator::Dense => {
+                if !flat {
+                    return Err(bad("a dense layer before pooling"));
+                }
+                let (c_in, c_out) = (
+                    usize::from(i_t.shape.channels),
+                    usize::from(o_t.shape.channels),
+                );
+                let channels =
+                    ChannelParams::new(params).ok_or_else(|| bad("channel constants"))?;
+                let (wf, bf) = weights(&mut g, &name, w, &[c_out, c_in], &channels, &i_t, &o_t);
+                let gemm = g.node(
+                    "Gemm",
+                    &[&x, &wf, &bf],
+                    &format!("{name}.gemm"),
+                    vec![Attr::Int("transB", 1)],
+                );
+                activation(&mut g, &gemm, &name, &layer, &o_t)
+            }
+            Operator::L2Normalize => g.node(
+                "LpNormalization",
+                &[&x],
+                &format!("{name}.l2"),
+                vec![Attr::Int("axis", 1), Attr::Int("p", 2)],
+            ),
+            _ => return Err(bad("an operator the QDQ exporter does not know")),
+        };
+        let out_name = if layer.output == h.output_tensor {
+            OUTPUT.to_string()
+        } else {
+            format!("t{}", layer.output)
+        };
+        names[usize::from(layer.output)] = Some(quantize_dequantize(&mut g, &y, &out_name, &o_t));
+    }
+    let side = usize::from(h.input_height);
+    let batch = || Dimension::Named(BATCH_DIM.to_string());
+    Ok(g.finish(
+        "facegate_embedder_int8_qdq",
+        vec![proto::float_value_info(
+            INPUT,
+            &[
+                batch(),
+                Dimension::Fixed(1),
+                Dimension::Fixed(side),
+                Dimension::Fixed(side),
+            ],
+        )],
+        vec![proto::float_value_info(
+            OUTPUT,
+            &[batch(), Dimension::Fixed(usize::from(h.embedding_dim))],
+        )],
+    ))
+}
+
+/// The QDQ model with the run's metadata plus the blob's identity and integer threshold.
+pub fn export_qdq(model: &Model<'_>, metadata: &OnnxMetadata) -> Result<pb::ModelProto, OnnxError> {
+    let mut props = metadata.to_props();
+    let h = model.header();
+    props.push((
+        "facegate.int8.fgm_model_id".into(),
+        super::metadata::hex(&h.model_id),
+    ));
+    props.push(("facegate.int8.threshold".into(), h.threshold.to_string()));
+    props.push(("facegate.int8.embedding_scale".into(), "0.0078125".into()));
+    Ok(proto::model(
+        qdq_graph(model)?,
+        env!("CARGO_PKG_VERSION"),
+        "facegate face embedder, int8 (QDQ): the device's quantisation of the .fgm blob with this \
+         model id; output = int8 embedding / 128; verify by squared L2 against facegate.threshold",
+        props,
+    ))
+}
