@@ -15,13 +15,12 @@ use burn::prelude::*;
 use common::write_trained_run;
 use facegate::data::decode::decode_file;
 use facegate::data::synthetic::{synthetic_people, SyntheticConfig};
-use facegate::data::{resolve_path, PairsFile, DATA_ENV};
+use facegate::data::{resolve_path, PairsFile};
 use facegate::folded::{randomize_batchnorm, FoldedEmbedder};
 use facegate::inference::{embed, Embeddings};
 use facegate::model::{Embedder, EmbedderConfig};
 use facegate::onnx::export::{encode, export_float};
-use facegate::onnx::metadata::{people_sha256, OnnxMetadata};
-use facegate::onnx::ort_runner::{ort_library, OrtEmbedder};
+use facegate::onnx::ort_runner::OrtEmbedder;
 use facegate::onnx::tract_runner::TractEmbedder;
 use facegate::run::RunDir;
 use facegate::training::TrainingConfig;
@@ -29,18 +28,6 @@ use facegate_shared::distance::squared_l2;
 use std::path::{Path, PathBuf};
 
 const TOLERANCE: f32 = 1e-4;
-
-/// Whether ONNX Runtime is available; panics under CI when it is not.
-fn ort_available() -> bool {
-    match ort_library() {
-        Ok(_) => true,
-        Err(e) if std::env::var_os("CI").is_some() => panic!("CI needs ONNX Runtime: {e}"),
-        Err(e) => {
-            println!("SKIPPED the ONNX Runtime half: {e}");
-            false
-        }
-    }
-}
 
 fn max_abs_diff(a: &Embeddings, b: &Embeddings) -> f32 {
     assert_eq!((a.len(), a.dim), (b.len(), b.dim));
@@ -61,25 +48,6 @@ fn decisions(e: &Embeddings, pairs: &[(usize, usize)], threshold: f32) -> Vec<bo
 /// Pairs on which two sets of decisions differ.
 fn disagreements(a: &[bool], b: &[bool]) -> usize {
     a.iter().zip(b).filter(|(x, y)| x != y).count()
-}
-
-fn metadata(side: u16, dim: usize, threshold: f32) -> OnnxMetadata {
-    OnnxMetadata {
-        preprocess: facegate_shared::preprocess::PreprocessConfig {
-            crop: side,
-            out_side: side,
-        },
-        embedding_dim: dim,
-        threshold,
-        target_far: 1e-3,
-        measured_far: 1e-3,
-        flip_averaged: false,
-        calibration_set: "test".into(),
-        config_sha256: String::new(),
-        git_revision: String::new(),
-        people_count: 0,
-        people_sha256: people_sha256(&Default::default()),
-    }
 }
 
 /// Embeds `images` with burn, tract and (if available) ort; checks |Δ| and the decisions at
@@ -116,7 +84,7 @@ fn check(
         accepted > 0 && accepted < pairs.len(),
         "a threshold that decides"
     );
-    if ort_available() {
+    if common::ort_available() {
         let ort = OrtEmbedder::from_bytes(bytes, 1)
             .unwrap()
             .embed(images, flip_average, |_| {})
@@ -174,7 +142,7 @@ fn burn_tract_and_ort_agree_on_generated_images() {
     let pairs: Vec<(usize, usize)> = (0..refs.len())
         .flat_map(|i| (i + 1..refs.len()).map(move |j| (i, j)))
         .collect();
-    let bytes = encode(&export_float(&folded, &metadata(32, 16, 1.0)));
+    let bytes = encode(&export_float(&folded, &common::test_metadata(32, 16, 1.0)));
     let t = untied_threshold(&model, &refs, &pairs, false);
     check(&model, &bytes, &refs, 32, &pairs, t, false);
     let first: Vec<(usize, usize)> = pairs.iter().copied().filter(|&(_, j)| j < 48).collect();
@@ -182,27 +150,11 @@ fn burn_tract_and_ort_agree_on_generated_images() {
     check(&model, &bytes, &refs[..48], 32, &first, t, true);
 }
 
-fn lfw_root() -> Option<PathBuf> {
-    let root = std::env::var_os(DATA_ENV)
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/lfw/lfw-deepfunneled")
-        });
-    if root.is_dir() {
-        Some(root)
-    } else {
-        println!(
-            "SKIPPED: LFW not found at {} (set {DATA_ENV})",
-            root.display()
-        );
-        None
-    }
-}
-
 #[test]
 fn burn_tract_and_ort_agree_on_lfw_with_the_release_model() {
-    let Some(root) = lfw_root() else { return };
+    let Some(root) = common::lfw_root() else {
+        return;
+    };
     let Some(pairs_path) = root
         .parent()
         .map(|p| p.join("pairsDevTest.txt"))
@@ -243,7 +195,7 @@ fn burn_tract_and_ort_agree_on_lfw_with_the_release_model() {
     let dim = folded.embedding_dim();
     let bytes = encode(&export_float(
         &folded,
-        &metadata(preprocess.out_side, dim, threshold),
+        &common::test_metadata(preprocess.out_side, dim, threshold),
     ));
     let worst = check(&model, &bytes, &refs, side, &pairs, threshold, true);
     let plain = check(&model, &bytes, &refs, side, &pairs, threshold, false);
@@ -266,7 +218,7 @@ fn exported_file_passes_the_onnx_checker() {
     let path = dir.path().join("tiny.onnx");
     std::fs::write(
         &path,
-        encode(&export_float(&folded, &metadata(32, 16, 0.5))),
+        encode(&export_float(&folded, &common::test_metadata(32, 16, 0.5))),
     )
     .unwrap();
     // onnx's own checker with strict shape inference, and its view of the interface and metadata.

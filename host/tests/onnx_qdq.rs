@@ -15,8 +15,7 @@ use facegate::commands::export::{self, ExportArgs};
 use facegate::data::synthetic::{synthetic_people, SyntheticConfig};
 use facegate::folded::FoldedEmbedder;
 use facegate::onnx::export::encode;
-use facegate::onnx::metadata::{people_sha256, OnnxMetadata};
-use facegate::onnx::ort_runner::{ort_library, OrtEmbedder};
+use facegate::onnx::ort_runner::OrtEmbedder;
 use facegate::onnx::qdq::export_qdq;
 use facegate::onnx::read_model;
 use facegate::quantize::calibrate::RangeMethod;
@@ -27,37 +26,6 @@ use std::path::PathBuf;
 
 /// Largest per-element difference allowed (see the module documentation for why it is not 0).
 const MAX_LSB: i32 = 4;
-
-/// Whether ONNX Runtime is available; panics under CI when it is not.
-fn ort_available() -> bool {
-    match ort_library() {
-        Ok(_) => true,
-        Err(e) if std::env::var_os("CI").is_some() => panic!("CI needs ONNX Runtime: {e}"),
-        Err(e) => {
-            println!("SKIPPED: {e}");
-            false
-        }
-    }
-}
-
-fn metadata(side: u16, dim: usize, threshold: f32) -> OnnxMetadata {
-    OnnxMetadata {
-        preprocess: facegate_shared::preprocess::PreprocessConfig {
-            crop: side,
-            out_side: side,
-        },
-        embedding_dim: dim,
-        threshold,
-        target_far: 1e-3,
-        measured_far: 1e-3,
-        flip_averaged: false,
-        calibration_set: "test".into(),
-        config_sha256: String::new(),
-        git_revision: String::new(),
-        people_count: 0,
-        people_sha256: people_sha256(&Default::default()),
-    }
-}
 
 /// Element-wise comparison of ONNX Runtime's dequantised output (× 128) with the engine's int8.
 struct Comparison {
@@ -125,7 +93,7 @@ fn compare(blob: &[u8], onnx: &[u8], images: &[&[u8]], optimize: bool) -> Compar
 
 #[test]
 fn ort_runs_the_qdq_export_like_the_int8_engine_on_generated_images() {
-    if !ort_available() {
+    if !common::ort_available() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -187,28 +155,19 @@ fn ort_runs_the_qdq_export_like_the_int8_engine_on_generated_images() {
     assert!(c.worst_cosine >= 0.99, "worst cosine {}", c.worst_cosine);
 }
 
-fn lfw_root() -> Option<PathBuf> {
-    let root = std::env::var_os("FACEGATE_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/lfw/lfw-deepfunneled")
-        });
-    root.is_dir().then_some(root)
-}
-
 #[test]
 fn ort_runs_the_released_qdq_model_like_the_int8_engine_on_lfw() {
-    if !ort_available() {
+    if !common::ort_available() {
         return;
     }
-    let Some(root) = lfw_root() else {
+    let Some(root) = common::lfw_root() else {
         println!("SKIPPED: LFW not found (set FACEGATE_DATA)");
         return;
     };
     let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let blob = std::fs::read(workspace.join("models/facegate-v1.fgm")).unwrap();
     let parsed = Model::parse(&blob).unwrap();
-    let onnx = encode(&export_qdq(&parsed, &metadata(64, 128, 0.26)).unwrap());
+    let onnx = encode(&export_qdq(&parsed, &common::test_metadata(64, 128, 0.26)).unwrap());
     let options = facegate::data::LoadOptions {
         config: facegate_shared::preprocess::LFW_DEFAULT,
         cache: facegate::data::CacheSetting::UserFolder,

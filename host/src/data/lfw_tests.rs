@@ -18,21 +18,7 @@ use super::scan::scan_dataset;
 use super::*;
 
 fn lfw_root() -> Option<PathBuf> {
-    let root = std::env::var_os(DATA_ENV)
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/lfw/lfw-deepfunneled")
-        });
-    if root.is_dir() {
-        Some(root)
-    } else {
-        println!(
-            "SKIPPED: LFW not found at {} (set {DATA_ENV} to the lfw-deepfunneled folder)",
-            root.display()
-        );
-        None
-    }
+    lfw_for_tests()
 }
 
 fn pairs_file(root: &Path, name: &str) -> Option<PathBuf> {

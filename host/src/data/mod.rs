@@ -61,6 +61,28 @@ pub enum DataError {
     Preprocess(facegate_shared::preprocess::PreprocessError),
 }
 
+/// The LFW images folder the tests use: `$FACEGATE_DATA`, else `../shared/data/lfw/
+/// lfw-deepfunneled` beside the workspace; `None`, after printing why the caller skips, when it
+/// is absent.
+pub fn lfw_for_tests() -> Option<PathBuf> {
+    let root = std::env::var_os(DATA_ENV)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../shared/data/lfw/lfw-deepfunneled")
+        });
+    if root.is_dir() {
+        Some(root)
+    } else {
+        println!(
+            "SKIPPED: LFW not found at {} (set {DATA_ENV} to the lfw-deepfunneled folder)",
+            root.display()
+        );
+        None
+    }
+}
+
 /// The dataset root: `flag` (from `--data`) if given, else `$FACEGATE_DATA`. It must be a folder.
 pub fn dataset_root(flag: Option<PathBuf>) -> Result<PathBuf, DataError> {
     dataset_root_from(flag, std::env::var_os(DATA_ENV))

@@ -105,10 +105,20 @@ pub fn float_graph(model: &FoldedEmbedder) -> pb::GraphProto {
     let pooled = pool(&mut g, &x);
     let raw = dense(&mut g, "projection", &pooled, &model.projection);
     l2_normalize(&mut g, &raw, OUTPUT);
-    let side = model.input_side;
+    finish_embedder(
+        g,
+        "facegate_embedder",
+        model.input_side,
+        model.embedding_dim(),
+    )
+}
+
+/// The graph with the embedder's interface: input [`INPUT`] `[N,1,side,side]`, output
+/// [`OUTPUT`] `[N,dim]`, both float, `N` dynamic.
+pub fn finish_embedder(g: GraphBuilder, name: &str, side: usize, dim: usize) -> pb::GraphProto {
     let batch = || Dimension::Named(BATCH_DIM.to_string());
     g.finish(
-        "facegate_embedder",
+        name,
         vec![proto::float_value_info(
             INPUT,
             &[
@@ -120,7 +130,7 @@ pub fn float_graph(model: &FoldedEmbedder) -> pb::GraphProto {
         )],
         vec![proto::float_value_info(
             OUTPUT,
-            &[batch(), Dimension::Fixed(model.embedding_dim())],
+            &[batch(), Dimension::Fixed(dim)],
         )],
     )
 }

@@ -17,8 +17,8 @@
 //!   graph uses `LpNormalization` in float.
 
 use super::metadata::OnnxMetadata;
-use super::proto::{self, Attr, Dimension, GraphBuilder};
-use super::{OnnxError, BATCH_DIM, INPUT, OUTPUT};
+use super::proto::{self, Attr, GraphBuilder};
+use super::{OnnxError, INPUT, OUTPUT};
 use facegate_shared::blob::{LayerRecord, Model, Operator, TensorRecord, NO_TENSOR};
 use facegate_shared::int8::ChannelParams;
 use tract_onnx::pb;
@@ -283,23 +283,11 @@ pub fn qdq_graph(model: &Model<'_>) -> Result<pb::GraphProto, OnnxError> {
         };
         names[usize::from(layer.output)] = Some(quantize_dequantize(&mut g, &y, &out_name, &o_t));
     }
-    let side = usize::from(h.input_height);
-    let batch = || Dimension::Named(BATCH_DIM.to_string());
-    Ok(g.finish(
+    Ok(super::export::finish_embedder(
+        g,
         "facegate_embedder_int8_qdq",
-        vec![proto::float_value_info(
-            INPUT,
-            &[
-                batch(),
-                Dimension::Fixed(1),
-                Dimension::Fixed(side),
-                Dimension::Fixed(side),
-            ],
-        )],
-        vec![proto::float_value_info(
-            OUTPUT,
-            &[batch(), Dimension::Fixed(usize::from(h.embedding_dim))],
-        )],
+        usize::from(h.input_height),
+        usize::from(h.embedding_dim),
     ))
 }
 

@@ -1,4 +1,5 @@
-//! Set-up shared by the ONNX tests.
+//! Set-up shared by the ONNX tests. (Each test binary uses a part of it.)
+#![allow(dead_code)]
 
 use burn::prelude::*;
 use facegate::backend::ComputeDevice;
@@ -61,4 +62,46 @@ pub fn write_trained_run(dir: &Path) -> (TrainingConfig, Embedder) {
     run.save_final_model(&model).unwrap();
     let loaded = run.load_model(&config.model, &Device::flex()).unwrap();
     (config, loaded)
+}
+
+/// Whether ONNX Runtime is available (`ORT_DYLIB_PATH`); under CI (`CI` set) its absence is a
+/// failure, elsewhere the caller skips its ONNX Runtime part with a message.
+pub fn ort_available() -> bool {
+    match facegate::onnx::ort_runner::ort_library() {
+        Ok(_) => true,
+        Err(e) if std::env::var_os("CI").is_some() => panic!("CI needs ONNX Runtime: {e}"),
+        Err(e) => {
+            println!("SKIPPED the ONNX Runtime part: {e}");
+            false
+        }
+    }
+}
+
+/// Metadata for a test export of a `side`² model with `dim`-long embeddings.
+pub fn test_metadata(
+    side: u16,
+    dim: usize,
+    threshold: f32,
+) -> facegate::onnx::metadata::OnnxMetadata {
+    facegate::onnx::metadata::OnnxMetadata {
+        preprocess: facegate_shared::preprocess::PreprocessConfig {
+            crop: side,
+            out_side: side,
+        },
+        embedding_dim: dim,
+        threshold,
+        target_far: 1e-3,
+        measured_far: 1e-3,
+        flip_averaged: false,
+        calibration_set: "test".into(),
+        config_sha256: String::new(),
+        git_revision: String::new(),
+        people_count: 0,
+        people_sha256: facegate::onnx::metadata::people_sha256(&Default::default()),
+    }
+}
+
+/// The LFW images folder, or `None` with a "SKIPPED" message when it is absent.
+pub fn lfw_root() -> Option<std::path::PathBuf> {
+    facegate::data::lfw_for_tests()
 }
