@@ -101,6 +101,7 @@ pub fn batch_stats(
 #[derive(Debug, Default)]
 pub struct FailureWatch {
     stuck_at_margin: usize,
+    collapsed: bool,
 }
 
 /// Spread below which the embeddings are taken to have collapsed onto one point.
@@ -112,12 +113,17 @@ impl FailureWatch {
     /// Returns a warning for this step, if any.
     pub fn check(&mut self, stats: &StepStats, alpha: f32, triplet_hinge: bool) -> Option<String> {
         if stats.spread < COLLAPSE_SPREAD {
+            // Once per episode: again only after the spread has recovered in between.
+            if std::mem::replace(&mut self.collapsed, true) {
+                return None;
+            }
             return Some(format!(
                 "WARNING: embeddings have collapsed (mean squared distance {:.2e} < {COLLAPSE_SPREAD}): \
                  lower the learning rate or use semi-hard instead of hard negatives",
                 stats.spread
             ));
         }
+        self.collapsed = false;
         if triplet_hinge && (stats.loss - alpha).abs() < 1e-3 {
             self.stuck_at_margin += 1;
             if self.stuck_at_margin == STUCK_LOGS {
@@ -150,8 +156,22 @@ mod tests {
         assert_eq!(stats.active_fraction, 1.0);
         assert_eq!(stats.hard_share, 1.0);
         stats.loss = 0.2;
-        let warning = FailureWatch::default().check(&stats, 0.2, true).unwrap();
+        let mut watch = FailureWatch::default();
+        let warning = watch.check(&stats, 0.2, true).unwrap();
         assert!(warning.contains("collapsed"));
+        assert!(
+            watch.check(&stats, 0.2, true).is_none(),
+            "once per episode, not at every log step"
+        );
+        let recovered = StepStats {
+            spread: 1.0,
+            ..stats.clone()
+        };
+        assert!(watch.check(&recovered, 0.2, true).is_none());
+        assert!(
+            watch.check(&stats, 0.2, true).is_some(),
+            "a new episode warns again"
+        );
     }
 
     #[test]

@@ -39,6 +39,27 @@ pub enum PlotError {
     Draw(String),
 }
 
+/// The legend every plot draws: boxed, half-transparent white, at `position`.
+fn draw_legend<'a, DB, CT>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    position: SeriesLabelPosition,
+    font_size: u32,
+) -> Result<(), PlotError>
+where
+    DB: DrawingBackend + 'a,
+    DB::ErrorType: 'static,
+    CT: plotters::coord::CoordTranslate,
+{
+    chart
+        .configure_series_labels()
+        .position(position)
+        .label_font(("sans-serif", font_size))
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .draw()
+        .map_err(draw_err)
+}
+
 fn draw_err<E: std::fmt::Display>(e: E) -> PlotError {
     PlotError::Draw(e.to_string())
 }
@@ -187,14 +208,7 @@ pub fn plot_roc(
                 + Text::new(text, (10, 4), label_font())])
             .map_err(draw_err)?;
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .label_font(("sans-serif", 16))
-        .background_style(WHITE.mix(0.9))
-        .border_style(BLACK)
-        .draw()
-        .map_err(draw_err)?;
+    draw_legend(&mut chart, SeriesLabelPosition::LowerRight, 16)?;
     root.present().map_err(draw_err)
 }
 
@@ -277,14 +291,7 @@ pub fn plot_histogram(
         .map_err(draw_err)?
         .label(format!("threshold {threshold:.4}"))
         .legend(|(x, y)| PathElement::new([(x, y), (x + 24, y)], THRESHOLD_COLOUR.stroke_width(3)));
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .label_font(("sans-serif", 16))
-        .background_style(WHITE.mix(0.9))
-        .border_style(BLACK)
-        .draw()
-        .map_err(draw_err)?;
+    draw_legend(&mut chart, SeriesLabelPosition::UpperRight, 16)?;
     root.present().map_err(draw_err)
 }
 
@@ -347,14 +354,7 @@ fn training_panel(
     if !legend {
         return Ok(());
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .label_font(("sans-serif", 15))
-        .background_style(WHITE.mix(0.9))
-        .border_style(BLACK)
-        .draw()
-        .map_err(draw_err)
+    draw_legend(&mut chart, SeriesLabelPosition::UpperRight, 15)
 }
 
 /// Training curves, three panels against step: loss; active fraction; mean anchor–positive and
