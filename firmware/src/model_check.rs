@@ -50,26 +50,14 @@ pub fn run_golden<W: Write>(out: &mut W, blob: &[u8], arena: &mut [u8]) -> Resul
             all_match = false;
             break;
         };
-        let mut pixels = [0i8; 64 * 64];
-        let Some(pixels) = pixels.get_mut(..golden.input.len()) else {
-            writeln!(out, "golden done {i} error input larger than 64x64").map_err(fmt_error)?;
-            return Ok(false);
-        };
-        pixels
-            .iter_mut()
-            .zip(golden.input)
-            .for_each(|(p, &b)| *p = b as i8);
-        if let Err(e) = model.run(pixels, arena, embedding) {
+        if let Err(e) = model.run(golden.input, arena, embedding) {
             writeln!(out, "golden done {i} error {e}").map_err(fmt_error)?;
             return Ok(false);
         }
         write!(out, "golden {i} ").map_err(fmt_error)?;
         hex(out, embedding.iter().map(|&v| v as u8))?;
         writeln!(out).map_err(fmt_error)?;
-        all_match &= embedding
-            .iter()
-            .zip(golden.embedding)
-            .all(|(&a, &b)| a as u8 == b);
+        all_match &= embedding == golden.embedding;
     }
     let verdict = if all_match { "ok" } else { "mismatch" };
     writeln!(out, "golden done {} {verdict}", h.golden_count).map_err(fmt_error)?;

@@ -46,6 +46,17 @@ pub fn mirror(image: &[u8], side: usize) -> Vec<u8> {
         .collect()
 }
 
+/// Flip averaging of plain rows: each row of `values` (`dim` long) becomes the L2-normalised sum
+/// of itself and the matching row of `mirrored`, with the norm floored at 1e-6 as in
+/// [`crate::model::l2_normalize_rows`].
+pub fn add_mirrored_and_normalize(values: &mut [f32], mirrored: &[f32], dim: usize) {
+    for (row, other) in values.chunks_mut(dim).zip(mirrored.chunks(dim)) {
+        row.iter_mut().zip(other).for_each(|(a, b)| *a += b);
+        let norm = row.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-6);
+        row.iter_mut().for_each(|v| *v /= norm);
+    }
+}
+
 /// Embeds `images` (`side × side` grey pixels each). With `flip_average`, each embedding is the
 /// L2-normalised mean of the image's and its mirror image's embeddings.
 pub fn embed(

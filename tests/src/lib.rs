@@ -138,15 +138,17 @@ pub fn parse_self_test(uart: &str) -> (Vec<ReportedValue>, Option<usize>) {
     (values, done)
 }
 
-/// The `golden <i> <hex>` lines of the boot report: each golden vector's embedding bytes.
-pub fn parse_golden(uart: &str) -> Vec<Vec<u8>> {
+/// The `golden <i> <hex>` lines of the boot report: each golden vector's int8 embedding.
+pub fn parse_golden(uart: &str) -> Vec<Vec<i8>> {
     uart.lines()
         .filter_map(|line| {
             let words: Vec<&str> = line.split_whitespace().collect();
             match words.as_slice() {
                 ["golden", i, hex] if i.parse::<usize>().is_ok() => Some(
                     (0..hex.len() / 2)
-                        .map(|k| u8::from_str_radix(&hex[2 * k..2 * k + 2], 16).expect("hex byte"))
+                        .map(|k| {
+                            u8::from_str_radix(&hex[2 * k..2 * k + 2], 16).expect("hex byte") as i8
+                        })
                         .collect(),
                 ),
                 _ => None,

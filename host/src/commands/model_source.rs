@@ -177,19 +177,15 @@ impl ModelSource {
                 let model = Model::parse(&blob.bytes).expect("validated on open");
                 let q = embed_i8(&model, images, |n| bar.inc(n as u64))?;
                 let dim = model.embedding_dim();
-                let mut values: Vec<f32> =
-                    q.iter().flatten().map(|&v| f32::from(v) / 128.0).collect();
+                let dequantize = |q: &[Vec<i8>]| -> Vec<f32> {
+                    q.iter().flatten().map(|&v| f32::from(v) / 128.0).collect()
+                };
+                let mut values = dequantize(&q);
                 if flip_average {
                     let mirrored: Vec<Vec<u8>> = images.iter().map(|i| mirror(i, side)).collect();
                     let refs: Vec<&[u8]> = mirrored.iter().map(Vec::as_slice).collect();
-                    let m = embed_i8(&model, &refs, |_| {})?;
-                    for (row, other) in values.chunks_mut(dim).zip(&m) {
-                        row.iter_mut()
-                            .zip(other)
-                            .for_each(|(v, &o)| *v += f32::from(o) / 128.0);
-                        let norm = row.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-6);
-                        row.iter_mut().for_each(|v| *v /= norm);
-                    }
+                    let m = dequantize(&embed_i8(&model, &refs, |_| {})?);
+                    crate::inference::add_mirrored_and_normalize(&mut values, &m, dim);
                 }
                 Embeddings { values, dim }
             }

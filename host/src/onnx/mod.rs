@@ -244,11 +244,7 @@ pub fn embed_batched(
             let mirrored: Vec<Vec<u8>> = chunk.iter().map(|i| mirror(i, side)).collect();
             let refs: Vec<&[u8]> = mirrored.iter().map(Vec::as_slice).collect();
             let m = run(&inputs_of(&refs), chunk.len())?;
-            for (row, other) in out.chunks_mut(dim).zip(m.chunks(dim)) {
-                row.iter_mut().zip(other).for_each(|(a, b)| *a += b);
-                let norm = row.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-6);
-                row.iter_mut().for_each(|v| *v /= norm);
-            }
+            crate::inference::add_mirrored_and_normalize(&mut out, &m, dim);
         }
         values.extend(out);
         progress(chunk.len());

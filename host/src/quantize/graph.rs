@@ -157,13 +157,12 @@ impl QGraph {
         let pointwise = k == 1 && conv.groups == 1;
         let in_place = in_place && pointwise && c_out <= c_in;
         let scratch = in_place.then(|| {
-            let t = self.tensor(
+            self.tensor(
                 &format!("{name}.scratch"),
                 Shape::new(1, 1, c_in as u16),
                 quant,
                 None,
-            );
-            t
+            )
         });
         self.read(input);
         let output = self.tensor(name, shape, quant, in_place.then_some(input));

@@ -130,9 +130,9 @@ impl Model<'_> {
                     .ok_or(EngineError::Blob(super::BlobError::Section(
                         "golden vectors",
                     )))?;
-            self.run(bytemuck::cast_slice(golden.input), arena, embedding)?;
-            let expected: &[i8] = bytemuck::cast_slice(golden.embedding);
-            if let Some((element, (&e, &a))) = expected
+            self.run(golden.input, arena, embedding)?;
+            if let Some((element, (&e, &a))) = golden
+                .embedding
                 .iter()
                 .zip(embedding.iter())
                 .enumerate()

@@ -20,10 +20,10 @@ pub struct Model<'a> {
 /// One golden vector: an int8 input and the embedding the engine must produce from it.
 #[derive(Debug, Clone, Copy)]
 pub struct Golden<'a> {
-    /// The int8 input, `H·W·C` bytes.
-    pub input: &'a [u8],
+    /// The int8 input, `H·W·C` values.
+    pub input: &'a [i8],
     /// The expected int8 embedding.
-    pub embedding: &'a [u8],
+    pub embedding: &'a [i8],
 }
 
 fn end_of(offset: u32, count: usize, size: usize) -> Option<usize> {
@@ -145,7 +145,10 @@ impl<'a> Model<'a> {
         let input = self.bytes.get(at..at.checked_add(self.input_len())?)?;
         let e = at + self.input_len();
         let embedding = self.bytes.get(e..e.checked_add(self.embedding_dim())?)?;
-        Some(Golden { input, embedding })
+        Some(Golden {
+            input: bytemuck::cast_slice(input),
+            embedding: bytemuck::cast_slice(embedding),
+        })
     }
 
     /// The signature block: algorithm and 64 bytes.

@@ -4,7 +4,7 @@
 //! a kernel's inputs and output other than the in-place forms the kernels implement.
 
 use super::error::BlobError;
-use super::format::{LayerRecord, Operator, TensorRecord, ADD_PARAMS_LEN, NO_TENSOR};
+use super::format::{LayerRecord, Operator, Reader, TensorRecord, ADD_PARAMS_LEN, NO_TENSOR};
 use super::model::Model;
 use crate::int8::add::Add;
 use crate::int8::channel::CHANNEL_BYTES;
@@ -13,7 +13,7 @@ use crate::int8::dense::Dense;
 use crate::int8::depthwise::DepthwiseConv2d;
 use crate::int8::pointwise::PointwiseConv;
 use crate::int8::pool::GlobalAveragePool;
-use crate::int8::{ChannelParams, OutputStage, QuantizedMultiplier, Shape, Window};
+use crate::int8::{check_window, ChannelParams, OutputStage, QuantizedMultiplier, Shape, Window};
 use core::ops::Range;
 
 /// A decoded layer.
@@ -47,16 +47,9 @@ fn overlaps(a: &Range<usize>, b: &Range<usize>) -> bool {
 }
 
 fn read_multiplier(bytes: &[u8], at: usize) -> QuantizedMultiplier {
-    let word = |o: usize| {
-        let mut w = [0u8; 4];
-        if let Some(src) = bytes.get(o..o + 4) {
-            w.copy_from_slice(src);
-        }
-        i32::from_le_bytes(w)
-    };
     QuantizedMultiplier {
-        multiplier: word(at),
-        shift: word(at + 4),
+        multiplier: Reader(bytes).i32(at),
+        shift: Reader(bytes).i32(at + 4),
     }
 }
 
@@ -133,10 +126,7 @@ pub(crate) fn plan_layer<'a>(model: &Model<'a>, index: u16) -> Result<Step<'a>, 
     let mut in_place = false;
     let kernel = match op {
         Operator::Conv2d => {
-            spatial(
-                window.output_side(i_shape.height) == Some(o_shape.height)
-                    && window.output_side(i_shape.width) == Some(o_shape.width),
-            )?;
+            spatial(check_window(i_shape, o_shape, window).is_ok())?;
             let k = window.kernel as usize;
             expect_weights(o_shape.channels as usize * k * k * i_shape.channels as usize)?;
             Kernel::Conv(Conv2d {
@@ -151,8 +141,7 @@ pub(crate) fn plan_layer<'a>(model: &Model<'a>, index: u16) -> Result<Step<'a>, 
         }
         Operator::DepthwiseConv2d => {
             spatial(
-                window.output_side(i_shape.height) == Some(o_shape.height)
-                    && window.output_side(i_shape.width) == Some(o_shape.width)
+                check_window(i_shape, o_shape, window).is_ok()
                     && i_shape.channels == o_shape.channels,
             )?;
             let k = window.kernel as usize;

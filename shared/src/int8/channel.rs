@@ -41,6 +41,17 @@ fn le_i32(bytes: &[u8]) -> i32 {
     i32::from_le_bytes(word)
 }
 
+/// Decodes one 12-byte channel record.
+fn decode(b: &[u8]) -> ChannelParam {
+    ChannelParam {
+        bias: le_i32(&b[0..4]),
+        requantize: QuantizedMultiplier {
+            multiplier: le_i32(&b[4..8]),
+            shift: le_i32(&b[8..12]),
+        },
+    }
+}
+
 impl<'a> ChannelParams<'a> {
     /// Wraps bytes; `None` unless the length is a multiple of 12.
     pub const fn new(bytes: &'a [u8]) -> Option<Self> {
@@ -64,25 +75,13 @@ impl<'a> ChannelParams<'a> {
     /// Channel `c`, or `None` past the end.
     #[inline]
     pub fn get(&self, c: usize) -> Option<ChannelParam> {
-        let b = self.bytes.get(c * CHANNEL_BYTES..(c + 1) * CHANNEL_BYTES)?;
-        Some(ChannelParam {
-            bias: le_i32(&b[0..4]),
-            requantize: QuantizedMultiplier {
-                multiplier: le_i32(&b[4..8]),
-                shift: le_i32(&b[8..12]),
-            },
-        })
+        self.bytes
+            .get(c * CHANNEL_BYTES..(c + 1) * CHANNEL_BYTES)
+            .map(decode)
     }
 
     /// Every channel, in order.
     pub fn iter(&self) -> impl Iterator<Item = ChannelParam> + 'a {
-        let bytes = self.bytes;
-        bytes.chunks_exact(CHANNEL_BYTES).map(|b| ChannelParam {
-            bias: le_i32(&b[0..4]),
-            requantize: QuantizedMultiplier {
-                multiplier: le_i32(&b[4..8]),
-                shift: le_i32(&b[8..12]),
-            },
-        })
+        self.bytes.chunks_exact(CHANNEL_BYTES).map(decode)
     }
 }
