@@ -8,10 +8,13 @@
 //! `ort` panics on a missing library.
 
 use super::metadata::OnnxMetadata;
+use super::qdq_layers::{LayerModel, Y, YQ};
 use super::{embed_batched, read_model, CheckedModel, OnnxError, INPUT, OUTPUT};
 use crate::inference::Embeddings;
 use ort::session::Session;
-use ort::value::TensorRef;
+use ort::session::SessionInputValue;
+use ort::value::{Tensor, TensorRef};
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -60,6 +63,28 @@ fn environment(library: &Path) -> Result<ort::environment::Environment, OnnxErro
     Ok(created)
 }
 
+/// A session on `bytes` with `threads` intra-op threads (one inter-op thread); `optimize = false`
+/// turns ONNX Runtime's graph optimisations off.
+fn session(bytes: &[u8], threads: usize, optimize: bool) -> Result<Session, OnnxError> {
+    use ort::session::builder::GraphOptimizationLevel;
+    let env = environment(&ort_library()?)?;
+    let level = if optimize {
+        GraphOptimizationLevel::Level3
+    } else {
+        GraphOptimizationLevel::Disable
+    };
+    Session::builder(&env)
+        .map_err(ort_err)?
+        .with_optimization_level(level)
+        .map_err(ort_err)?
+        .with_intra_threads(threads)
+        .map_err(ort_err)?
+        .with_inter_threads(1)
+        .map_err(ort_err)?
+        .commit_from_memory(bytes)
+        .map_err(ort_err)
+}
+
 /// An exported embedder loaded into ONNX Runtime (CPU).
 pub struct OrtEmbedder {
     session: Session,
@@ -81,25 +106,8 @@ impl OrtEmbedder {
         threads: usize,
         optimize: bool,
     ) -> Result<Self, OnnxError> {
-        use ort::session::builder::GraphOptimizationLevel;
-        let env = environment(&ort_library()?)?;
-        let level = if optimize {
-            GraphOptimizationLevel::Level3
-        } else {
-            GraphOptimizationLevel::Disable
-        };
-        let session = Session::builder(&env)
-            .map_err(ort_err)?
-            .with_optimization_level(level)
-            .map_err(ort_err)?
-            .with_intra_threads(threads)
-            .map_err(ort_err)?
-            .with_inter_threads(1)
-            .map_err(ort_err)?
-            .commit_from_memory(bytes)
-            .map_err(ort_err)?;
         Ok(Self {
-            session,
+            session: session(bytes, threads, optimize)?,
             metadata: model.metadata.clone(),
         })
     }
@@ -160,6 +168,68 @@ impl OrtEmbedder {
         let dim = self.metadata.embedding_dim;
         embed_batched(images, side, dim, flip_average, progress, |x, n| {
             self.embed_inputs(x, n)
+        })
+    }
+}
+
+/// One layer of the QDQ export ([`super::qdq_layers::layer_model`]) in ONNX Runtime (one thread).
+pub struct OrtLayer {
+    session: Session,
+    layer: LayerModel,
+    float_output: bool,
+}
+
+/// What a layer model computed: the int8 output and, if the model has it, the float value it
+/// rounded (both NCHW).
+#[derive(Debug, Clone)]
+pub struct LayerOutput {
+    /// [`YQ`].
+    pub quantized: Vec<i8>,
+    /// [`Y`].
+    pub real: Option<Vec<f32>>,
+}
+
+impl OrtLayer {
+    /// Loads a layer model; `optimize` as in [`OrtEmbedder::with_optimization`].
+    pub fn new(layer: LayerModel, optimize: bool) -> Result<Self, OnnxError> {
+        let float_output = layer
+            .proto
+            .graph
+            .as_ref()
+            .is_some_and(|g| g.output.len() > 1);
+        let bytes = super::export::encode(&layer.proto);
+        Ok(Self {
+            session: session(&bytes, 1, optimize)?,
+            layer,
+            float_output,
+        })
+    }
+
+    /// Runs the layer on its int8 inputs (NCHW, in the order of [`LayerModel::inputs`]).
+    pub fn run(&mut self, inputs: &[Vec<i8>]) -> Result<LayerOutput, OnnxError> {
+        if inputs.len() != self.layer.inputs.len() {
+            return Err(OnnxError::Input(format!(
+                "{} inputs for a layer that takes {}",
+                inputs.len(),
+                self.layer.inputs.len()
+            )));
+        }
+        let mut feed: Vec<(Cow<'_, str>, SessionInputValue<'_>)> = Vec::new();
+        for (t, values) in self.layer.inputs.iter().zip(inputs) {
+            let tensor = Tensor::from_array((t.dims.clone(), values.clone())).map_err(ort_err)?;
+            feed.push((Cow::Borrowed(t.name), tensor.into()));
+        }
+        let outputs = self.session.run(feed).map_err(ort_err)?;
+        let (_, q) = outputs[YQ].try_extract_tensor::<i8>().map_err(ort_err)?;
+        let real = if self.float_output {
+            let (_, y) = outputs[Y].try_extract_tensor::<f32>().map_err(ort_err)?;
+            Some(y.to_vec())
+        } else {
+            None
+        };
+        Ok(LayerOutput {
+            quantized: q.to_vec(),
+            real,
         })
     }
 }

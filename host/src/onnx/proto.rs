@@ -24,6 +24,15 @@ pub enum Dimension {
 
 /// A float tensor value declaration (`ValueInfoProto`) of `shape`.
 pub fn float_value_info(name: &str, shape: &[Dimension]) -> pb::ValueInfoProto {
+    value_info(name, shape, pb::tensor_proto::DataType::Float)
+}
+
+/// A tensor value declaration (`ValueInfoProto`) of `shape` and element type `data_type`.
+pub fn value_info(
+    name: &str,
+    shape: &[Dimension],
+    data_type: pb::tensor_proto::DataType,
+) -> pb::ValueInfoProto {
     let dim = shape
         .iter()
         .map(|d| pb::tensor_shape_proto::Dimension {
@@ -39,7 +48,7 @@ pub fn float_value_info(name: &str, shape: &[Dimension]) -> pb::ValueInfoProto {
         r#type: Some(pb::TypeProto {
             denotation: String::new(),
             value: Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor {
-                elem_type: pb::tensor_proto::DataType::Float as i32,
+                elem_type: data_type as i32,
                 shape: Some(pb::TensorShapeProto { dim }),
             })),
         }),

@@ -15,11 +15,13 @@
 //!   away from zero before `QuantizeLinear` ([`pool_tie_nudge`]), which reproduces it exactly.
 //! - L2 normalisation: TFLite uses a fixed-point inverse square root (≈1e-6 relative error); the
 //!   graph uses `LpNormalization` in float.
+//!
+//! [`super::qdq_layers`] runs one layer at a time and bounds, per element, where these may show.
 
 use super::metadata::OnnxMetadata;
 use super::proto::{self, Attr, GraphBuilder};
 use super::{OnnxError, INPUT, OUTPUT};
-use facegate_shared::blob::{LayerRecord, Model, Operator, TensorRecord, NO_TENSOR};
+use facegate_shared::blob::{LayerRecord, Model, Operator, TensorRecord};
 use facegate_shared::int8::ChannelParams;
 use tract_onnx::pb;
 use tract_onnx::pb::tensor_proto::DataType;
@@ -34,9 +36,8 @@ fn tensor(name: &str, dims: &[usize], data_type: DataType, raw: Vec<u8>) -> pb::
     }
 }
 
-/// Adds `QuantizeLinear(x) → DequantizeLinear` with a tensor's parameters; returns the float
-/// value's name (`name`) and adds the int8 value `name.q`.
-fn quantize_dequantize(g: &mut GraphBuilder, x: &str, name: &str, t: &TensorRecord) -> String {
+/// Adds a tensor's scale and zero point as `{name}.scale` and `{name}.zero_point`.
+fn quantization(g: &mut GraphBuilder, name: &str, t: &TensorRecord) -> (String, String) {
     let scale = g.constant(&format!("{name}.scale"), &[], &[t.scale]);
     let zp = format!("{name}.zero_point");
     g.initializer(tensor(
@@ -45,12 +46,31 @@ fn quantize_dequantize(g: &mut GraphBuilder, x: &str, name: &str, t: &TensorReco
         DataType::Int8,
         vec![t.zero_point as i8 as u8],
     ));
-    let q = g.node(
+    (scale, zp)
+}
+
+/// Adds `QuantizeLinear(x)` with a tensor's parameters; returns the int8 value `name.q`.
+pub(super) fn quantize(g: &mut GraphBuilder, x: &str, name: &str, t: &TensorRecord) -> String {
+    let (scale, zp) = quantization(g, name, t);
+    g.node(
         "QuantizeLinear",
         &[x, &scale, &zp],
         &format!("{name}.q"),
         vec![],
-    );
+    )
+}
+
+/// Adds `DequantizeLinear(q)` with a tensor's parameters; returns the float value `name`.
+pub(super) fn dequantize(g: &mut GraphBuilder, q: &str, name: &str, t: &TensorRecord) -> String {
+    let (scale, zp) = quantization(g, &format!("{name}.dq"), t);
+    g.node("DequantizeLinear", &[q, &scale, &zp], name, vec![])
+}
+
+/// Adds `QuantizeLinear(x) → DequantizeLinear` with a tensor's parameters; returns the float
+/// value's name (`name`) and adds the int8 value `name.q`.
+fn quantize_dequantize(g: &mut GraphBuilder, x: &str, name: &str, t: &TensorRecord) -> String {
+    let q = quantize(g, x, name, t);
+    let (scale, zp) = (format!("{name}.scale"), format!("{name}.zero_point"));
     g.node("DequantizeLinear", &[&q, &scale, &zp], name, vec![])
 }
 
@@ -154,10 +174,133 @@ fn to_oihw(w: &[i8], c_out: usize, c_in_per_group: usize, k: usize, depthwise: b
     out
 }
 
+/// A layer's record, operator and input/output tensors, checked.
+pub(super) struct LayerParts {
+    pub layer: LayerRecord,
+    pub op: Operator,
+    pub input: TensorRecord,
+    pub output: TensorRecord,
+}
+
+pub(super) fn bad(what: &str) -> OnnxError {
+    OnnxError::NotAnEmbedder(format!("blob: {what}"))
+}
+
+/// Layer `index` of a parsed blob.
+pub(super) fn layer_parts(model: &Model<'_>, index: u16) -> Result<LayerParts, OnnxError> {
+    let layer = model.layer(index).ok_or_else(|| bad("layer table"))?;
+    Ok(LayerParts {
+        op: Operator::from_code(layer.op).ok_or_else(|| bad("operator"))?,
+        input: model.tensor(layer.input).ok_or_else(|| bad("tensor"))?,
+        output: model.tensor(layer.output).ok_or_else(|| bad("tensor"))?,
+        layer,
+    })
+}
+
+/// The float operators of layer `index`, from its dequantised input `x` (and `second`, the add's
+/// other input) to the float value the layer's `QuantizeLinear` rounds. `x` is `[N,C]` after the
+/// global pooling (`flat`), `[N,C,H,W]` before.
+pub(super) fn layer_nodes(
+    g: &mut GraphBuilder,
+    model: &Model<'_>,
+    index: u16,
+    x: &str,
+    second: Option<&str>,
+    flat: bool,
+) -> Result<String, OnnxError> {
+    let LayerParts {
+        layer,
+        op,
+        input: i_t,
+        output: o_t,
+    } = layer_parts(model, index)?;
+    let name = format!("layer{index}");
+    let weights_bytes = model
+        .weights_slice(layer.weights_offset, layer.weights_len)
+        .ok_or_else(|| bad("weights"))?;
+    let params = model
+        .weights_slice(layer.params_offset, layer.params_len)
+        .ok_or_else(|| bad("constants"))?;
+    let w: Vec<i8> = weights_bytes.iter().map(|&b| b as i8).collect();
+    let (c_in, c_out) = (
+        usize::from(i_t.shape.channels),
+        usize::from(o_t.shape.channels),
+    );
+    Ok(match op {
+        Operator::Conv2d | Operator::DepthwiseConv2d | Operator::PointwiseConv => {
+            let depthwise = op == Operator::DepthwiseConv2d;
+            let k = if op == Operator::PointwiseConv {
+                1
+            } else {
+                usize::from(layer.kernel)
+            };
+            let per_group = if depthwise { 1 } else { c_in };
+            let channels = ChannelParams::new(params).ok_or_else(|| bad("channel constants"))?;
+            let oihw = to_oihw(&w, c_out, per_group, k, depthwise);
+            let dims = [c_out, per_group, k, k];
+            let (wf, bf) = weights(g, &name, oihw, &dims, &channels, &i_t, &o_t);
+            let (s, p) = if op == Operator::PointwiseConv {
+                (1, 0)
+            } else {
+                (i64::from(layer.stride), i64::from(layer.padding))
+            };
+            let k = k as i64;
+            let conv = g.node(
+                "Conv",
+                &[x, &wf, &bf],
+                &format!("{name}.conv"),
+                vec![
+                    Attr::Ints("kernel_shape", vec![k, k]),
+                    Attr::Ints("strides", vec![s, s]),
+                    Attr::Ints("pads", vec![p, p, p, p]),
+                    Attr::Int("group", if depthwise { c_in as i64 } else { 1 }),
+                ],
+            );
+            activation(g, &conv, &name, &layer, &o_t)
+        }
+        Operator::Add => {
+            let second = second.ok_or_else(|| bad("add input"))?;
+            let sum = g.node("Add", &[x, second], &format!("{name}.add"), vec![]);
+            activation(g, &sum, &name, &layer, &o_t)
+        }
+        Operator::GlobalAveragePool => {
+            let pooled = g.node("GlobalAveragePool", &[x], &format!("{name}.pool"), vec![]);
+            let n = usize::from(i_t.shape.height) * usize::from(i_t.shape.width);
+            let nudged = pool_tie_nudge(g, &pooled, &o_t, n);
+            g.node(
+                "Flatten",
+                &[&nudged],
+                &format!("{name}.flat"),
+                vec![Attr::Int("axis", 1)],
+            )
+        }
+        Operator::Dense => {
+            if !flat {
+                return Err(bad("a dense layer before pooling"));
+            }
+            let channels = ChannelParams::new(params).ok_or_else(|| bad("channel constants"))?;
+            let (wf, bf) = weights(g, &name, w, &[c_out, c_in], &channels, &i_t, &o_t);
+            let gemm = g.node(
+                "Gemm",
+                &[x, &wf, &bf],
+                &format!("{name}.gemm"),
+                vec![Attr::Int("transB", 1)],
+            );
+            activation(g, &gemm, &name, &layer, &o_t)
+        }
+        Operator::L2Normalize => g.node(
+            "LpNormalization",
+            &[x],
+            &format!("{name}.l2"),
+            vec![Attr::Int("axis", 1), Attr::Int("p", 2)],
+        ),
+        _ => return Err(bad("an operator the QDQ exporter does not know")),
+    })
+}
+
 /// The QDQ graph of a parsed blob: input `[N,1,S,S]` float, output `[N,D]` float (the int8
 /// embedding dequantised, `q / 128`).
 pub fn qdq_graph(model: &Model<'_>) -> Result<pb::GraphProto, OnnxError> {
-    let bad = |what: &str| OnnxError::NotAnEmbedder(format!("blob: {what}"));
     let h = *model.header();
     let mut g = GraphBuilder::default();
     let mut names: Vec<Option<String>> = vec![None; usize::from(h.tensor_count)];
@@ -168,120 +311,29 @@ pub fn qdq_graph(model: &Model<'_>) -> Result<pb::GraphProto, OnnxError> {
         Some(quantize_dequantize(&mut g, INPUT, "input.dq", &input_t));
     let mut flat = false;
     for index in 0..h.layer_count {
-        let layer = model.layer(index).ok_or_else(|| bad("layer table"))?;
-        let op = Operator::from_code(layer.op).ok_or_else(|| bad("operator"))?;
-        let (i_t, o_t) = (
-            model.tensor(layer.input).ok_or_else(|| bad("tensor"))?,
-            model.tensor(layer.output).ok_or_else(|| bad("tensor"))?,
-        );
-        let x = names[usize::from(layer.input)]
-            .clone()
-            .ok_or_else(|| bad("a layer reads a tensor no layer wrote"))?;
-        let name = format!("layer{index}");
-        let weights_bytes = model
-            .weights_slice(layer.weights_offset, layer.weights_len)
-            .ok_or_else(|| bad("weights"))?;
-        let params = model
-            .weights_slice(layer.params_offset, layer.params_len)
-            .ok_or_else(|| bad("constants"))?;
-        let w: Vec<i8> = weights_bytes.iter().map(|&b| b as i8).collect();
-        let y = match op {
-            Operator::Conv2d | Operator::DepthwiseConv2d | Operator::PointwiseConv => {
-                let depthwise = op == Operator::DepthwiseConv2d;
-                let (c_in, c_out) = (
-                    usize::from(i_t.shape.channels),
-                    usize::from(o_t.shape.channels),
-                );
-                let k = if op == Operator::PointwiseConv {
-                    1
-                } else {
-                    usize::from(layer.kernel)
-                };
-                let per_group = if depthwise { 1 } else { c_in };
-                let channels =
-                    ChannelParams::new(params).ok_or_else(|| bad("channel constants"))?;
-                let oihw = to_oihw(&w, c_out, per_group, k, depthwise);
-                let (wf, bf) = weights(
-                    &mut g,
-                    &name,
-                    oihw,
-                    &[c_out, per_group, k, k],
-                    &channels,
-                    &i_t,
-                    &o_t,
-                );
-                let (s, p) = if op == Operator::PointwiseConv {
-                    (1, 0)
-                } else {
-                    (i64::from(layer.stride), i64::from(layer.padding))
-                };
-                let k = k as i64;
-                let conv = g.node(
-                    "Conv",
-                    &[&x, &wf, &bf],
-                    &format!("{name}.conv"),
-                    vec![
-                        Attr::Ints("kernel_shape", vec![k, k]),
-                        Attr::Ints("strides", vec![s, s]),
-                        Attr::Ints("pads", vec![p, p, p, p]),
-                        Attr::Int("group", if depthwise { c_in as i64 } else { 1 }),
-                    ],
-                );
-                activation(&mut g, &conv, &name, &layer, &o_t)
-            }
-            Operator::Add => {
-                let second = names[usize::from(layer.input2)]
-                    .clone()
-                    .filter(|_| layer.input2 != NO_TENSOR)
-                    .ok_or_else(|| bad("add input"))?;
-                let sum = g.node("Add", &[&x, &second], &format!("{name}.add"), vec![]);
-                activation(&mut g, &sum, &name, &layer, &o_t)
-            }
-            Operator::GlobalAveragePool => {
-                let pooled = g.node("GlobalAveragePool", &[&x], &format!("{name}.pool"), vec![]);
-                let n = usize::from(i_t.shape.height) * usize::from(i_t.shape.width);
-                let nudged = pool_tie_nudge(&mut g, &pooled, &o_t, n);
-                flat = true;
-                g.node(
-                    "Flatten",
-                    &[&nudged],
-                    &format!("{name}.flat"),
-                    vec![Attr::Int("axis", 1)],
-                )
-            }
-            Operator::Dense => {
-                if !flat {
-                    return Err(bad("a dense layer before pooling"));
-                }
-                let (c_in, c_out) = (
-                    usize::from(i_t.shape.channels),
-                    usize::from(o_t.shape.channels),
-                );
-                let channels =
-                    ChannelParams::new(params).ok_or_else(|| bad("channel constants"))?;
-                let (wf, bf) = weights(&mut g, &name, w, &[c_out, c_in], &channels, &i_t, &o_t);
-                let gemm = g.node(
-                    "Gemm",
-                    &[&x, &wf, &bf],
-                    &format!("{name}.gemm"),
-                    vec![Attr::Int("transB", 1)],
-                );
-                activation(&mut g, &gemm, &name, &layer, &o_t)
-            }
-            Operator::L2Normalize => g.node(
-                "LpNormalization",
-                &[&x],
-                &format!("{name}.l2"),
-                vec![Attr::Int("axis", 1), Attr::Int("p", 2)],
-            ),
-            _ => return Err(bad("an operator the QDQ exporter does not know")),
+        let parts = layer_parts(model, index)?;
+        let read = |t: u16| {
+            names
+                .get(usize::from(t))
+                .cloned()
+                .flatten()
+                .ok_or_else(|| bad("a layer reads a tensor no layer wrote"))
         };
-        let out_name = if layer.output == h.output_tensor {
+        let x = read(parts.layer.input)?;
+        let second = if parts.op == Operator::Add {
+            Some(read(parts.layer.input2)?)
+        } else {
+            None
+        };
+        let y = layer_nodes(&mut g, model, index, &x, second.as_deref(), flat)?;
+        flat |= parts.op == Operator::GlobalAveragePool;
+        let out_name = if parts.layer.output == h.output_tensor {
             OUTPUT.to_string()
         } else {
-            format!("t{}", layer.output)
+            format!("t{}", parts.layer.output)
         };
-        names[usize::from(layer.output)] = Some(quantize_dequantize(&mut g, &y, &out_name, &o_t));
+        names[usize::from(parts.layer.output)] =
+            Some(quantize_dequantize(&mut g, &y, &out_name, &parts.output));
     }
     Ok(super::export::finish_embedder(
         g,
