@@ -202,7 +202,11 @@ pub fn rounding_band(model: &Model<'_>, index: u16, input: &[i8]) -> Result<Vec<
         Operator::GlobalAveragePool => vec![0.0; out_len],
         Operator::L2Normalize => {
             let zp = parts.input.zero_point;
-            let sum_squares: i32 = input.iter().map(|&x| (i32::from(x) - zp).pow(2)).sum();
+            // As the kernel sums (wrapping past 33,025 elements).
+            let sum_squares = input.iter().fold(0i32, |acc, &x| {
+                let d = i32::from(x) - zp;
+                acc.wrapping_add(d * d)
+            });
             let inv = inv_sqrt_quantized_multiplier(sum_squares);
             let exact = 1.0 / f64::from(sum_squares.max(1)).sqrt();
             let out_scale = f64::from(1 << OUTPUT_SCALE_BITS);
@@ -220,4 +224,36 @@ pub fn rounding_band(model: &Model<'_>, index: u16, input: &[i8]) -> Result<Vec<
         }
         _ => return Err(bad("an operator the QDQ exporter does not know")),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layouts_convert_both_ways() {
+        // 2 × 2 pixels, 3 channels: HWC value = 10·pixel + channel.
+        let hwc: Vec<i8> = (0..4)
+            .flat_map(|p| (0..3).map(move |c| 10 * p + c))
+            .collect();
+        let chw = hwc_to_chw(&hwc, 3);
+        assert_eq!(chw, [0, 10, 20, 30, 1, 11, 21, 31, 2, 12, 22, 32]);
+        assert_eq!(chw_to_hwc(&chw, 3), hwc);
+        // After the global pooling (1 × 1 × C) both layouts are the same.
+        assert_eq!(hwc_to_chw(&[1, 2, 3], 3), [1, 2, 3]);
+    }
+
+    #[test]
+    fn requantisation_band_is_half_the_first_roundings_step() {
+        let m = |shift| QuantizedMultiplier {
+            multiplier: 1 << 30,
+            shift,
+        };
+        // A right shift of 8: the doubling high product rounds at 1/256 of an output LSB.
+        assert_eq!(requantize_band(m(-8)), 1.0 / 512.0);
+        assert_eq!(requantize_band(m(-1)), 0.25);
+        // No right shift: one rounding, exact.
+        assert_eq!(requantize_band(m(0)), 0.0);
+        assert_eq!(requantize_band(m(3)), 0.0);
+    }
 }
