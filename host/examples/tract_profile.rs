@@ -17,11 +17,7 @@ fn main() -> TractResult<()> {
     let per_node = args.next().as_deref() == Some("--nodes");
     let checked = facegate::onnx::read_model_file(std::path::Path::new(&path))?;
     let side = usize::from(checked.metadata.preprocess.out_side);
-    let plan = tract_onnx::onnx()
-        .model_for_proto_model(&checked.proto)?
-        .with_input_fact(0, f32::fact([n, 1, side, side]).into())?
-        .into_optimized()?
-        .into_runnable()?;
+    let plan = facegate::onnx::tract_runner::optimized_plan(&checked, n)?;
     let x = Tensor::from_shape(&[n, 1, side, side], &vec![0.1f32; n * side * side])?;
     let mut times: BTreeMap<String, f64> = BTreeMap::new();
     let runs = 400 / n + 1;

@@ -3,7 +3,8 @@
 //! The graph is optimised once for one image (`N = 1`) and run image by image: measured on the
 //! release model, tract embeds 2.0× faster that way than with `N = 128` (whose layout changes and
 //! broadcast adds cost more than the larger matrix products save), and several times faster than
-//! with the batch left symbolic (BENCHMARKS.md). With more than one thread, the images of a batch
+//! with the batch left symbolic (BENCHMARKS.md). Its convolutions run channel-last
+//! ([`optimized_plan`]). With more than one thread, the images of a batch
 //! are split into equal slices run concurrently on a private rayon pool: data parallelism, which
 //! suits a small CNN better than splitting each convolution.
 
@@ -17,6 +18,24 @@ use tract_onnx::prelude::*;
 
 fn tract_err(e: impl std::fmt::Display) -> OnnxError {
     OnnxError::Tract(format!("{e:#}"))
+}
+
+/// tract's runnable plan of an exported embedder for `batch` images at a time.
+///
+/// Every convolution runs channel-last: tract's `conv_nhwc` transform moves each `Conv` to NHWC
+/// before optimisation (its depthwise kernel has a vectorised channel-last path; measured on the
+/// release model, BENCHMARKS.md).
+pub fn optimized_plan(model: &CheckedModel, batch: usize) -> TractResult<Arc<TypedRunnableModel>> {
+    let side = usize::from(model.metadata.preprocess.out_side);
+    let mut typed = tract_onnx::onnx()
+        .model_for_proto_model(&model.proto)?
+        .with_input_fact(0, f32::fact([batch, 1, side, side]).into())?
+        .into_typed()?
+        .into_decluttered()?;
+    tract_onnx::tract_core::transform::get_transform("conv_nhwc")?
+        .ok_or_else(|| anyhow::anyhow!("tract has no conv_nhwc transform"))?
+        .transform(&mut typed)?;
+    typed.into_optimized()?.into_runnable()
 }
 
 /// An exported embedder loaded into tract.
@@ -38,13 +57,7 @@ impl std::fmt::Debug for TractEmbedder {
 impl TractEmbedder {
     /// Loads a checked model for `threads` concurrent slices of a batch (1: the calling thread).
     pub fn new(model: &CheckedModel, threads: usize) -> Result<Self, OnnxError> {
-        let side = usize::from(model.metadata.preprocess.out_side);
-        let plan = tract_onnx::onnx()
-            .model_for_proto_model(&model.proto)
-            .and_then(|m| m.with_input_fact(0, f32::fact([1, 1, side, side]).into()))
-            .and_then(|m| m.into_optimized())
-            .and_then(|m| m.into_runnable())
-            .map_err(tract_err)?;
+        let plan = optimized_plan(model, 1).map_err(tract_err)?;
         let pool = if threads > 1 {
             Some(
                 rayon::ThreadPoolBuilder::new()
