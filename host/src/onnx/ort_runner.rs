@@ -176,7 +176,6 @@ impl OrtEmbedder {
 pub struct OrtLayer {
     session: Session,
     layer: LayerModel,
-    float_output: bool,
 }
 
 /// What a layer model computed: the int8 output and, if the model has it, the float value it
@@ -192,16 +191,10 @@ pub struct LayerOutput {
 impl OrtLayer {
     /// Loads a layer model; `optimize` as in [`OrtEmbedder::with_optimization`].
     pub fn new(layer: LayerModel, optimize: bool) -> Result<Self, OnnxError> {
-        let float_output = layer
-            .proto
-            .graph
-            .as_ref()
-            .is_some_and(|g| g.output.len() > 1);
         let bytes = super::export::encode(&layer.proto);
         Ok(Self {
             session: session(&bytes, 1, optimize)?,
             layer,
-            float_output,
         })
     }
 
@@ -220,9 +213,14 @@ impl OrtLayer {
             feed.push((Cow::Borrowed(t.name), tensor.into()));
         }
         let outputs = self.session.run(feed).map_err(ort_err)?;
-        let (_, q) = outputs[YQ].try_extract_tensor::<i8>().map_err(ort_err)?;
-        let real = if self.float_output {
-            let (_, y) = outputs[Y].try_extract_tensor::<f32>().map_err(ort_err)?;
+        let output = |name: &str| {
+            outputs
+                .get(name)
+                .ok_or_else(|| OnnxError::Ort(format!("the layer model produced no {name}")))
+        };
+        let (_, q) = output(YQ)?.try_extract_tensor::<i8>().map_err(ort_err)?;
+        let real = if self.layer.float_output {
+            let (_, y) = output(Y)?.try_extract_tensor::<f32>().map_err(ort_err)?;
             Some(y.to_vec())
         } else {
             None

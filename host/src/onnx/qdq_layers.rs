@@ -54,6 +54,8 @@ pub struct LayerModel {
     pub inputs: Vec<LayerTensor>,
     /// Its int8 output [`YQ`].
     pub output: LayerTensor,
+    /// Whether [`Y`] is an output too.
+    pub float_output: bool,
 }
 
 fn dims_of(t: &TensorRecord, flat: bool) -> Vec<usize> {
@@ -126,6 +128,7 @@ pub fn layer_model(
         proto: proto::model(graph, env!("CARGO_PKG_VERSION"), "", vec![]),
         inputs,
         output,
+        float_output,
     })
 }
 
