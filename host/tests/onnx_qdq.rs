@@ -17,7 +17,9 @@ use facegate::folded::FoldedEmbedder;
 use facegate::onnx::export::encode;
 use facegate::onnx::ort_runner::{OrtEmbedder, OrtLayer};
 use facegate::onnx::qdq::export_qdq;
-use facegate::onnx::qdq_layers::{chw_to_hwc, hwc_to_chw, layer_model, rounding_band, LayerTensor};
+use facegate::onnx::qdq_layers::{
+    chw_to_hwc, hwc_to_chw, layer_model, rounding_band, LayerModel, LayerTensor,
+};
 use facegate::onnx::read_model;
 use facegate::quantize::calibrate::RangeMethod;
 use facegate::quantize::writer::BlobMeta;
@@ -219,22 +221,25 @@ struct LayerTally {
 /// int8 input for each image, and checks each output element against the engine's.
 fn compare_layers(blob: &[u8], images: &[&[u8]]) -> LayerTally {
     let model = Model::parse(blob).unwrap();
-    let layers = model.header().layer_count;
-    let mut plain: Vec<OrtLayer> = (0..layers)
+    let layer_count = model.header().layer_count;
+    let layers: Vec<LayerModel> = (0..layer_count)
+        .map(|k| layer_model(&model, k, false).unwrap())
+        .collect();
+    let mut plain: Vec<OrtLayer> = (0..layer_count)
         .map(|k| OrtLayer::new(layer_model(&model, k, true).unwrap(), false).unwrap())
         .collect();
-    let mut fused: Vec<OrtLayer> = (0..layers)
-        .map(|k| OrtLayer::new(layer_model(&model, k, false).unwrap(), true).unwrap())
+    let mut fused: Vec<OrtLayer> = layers
+        .iter()
+        .map(|layer| OrtLayer::new(layer.clone(), true).unwrap())
         .collect();
     let mut arena = vec![0u8; model.arena_size()];
     let mut tally = LayerTally {
-        per_layer: vec![0; usize::from(layers)],
+        per_layer: vec![0; layers.len()],
         ..LayerTally::default()
     };
     for image in images {
         let input: Vec<i8> = image.iter().map(|&p| input_i8(p)).collect();
-        for k in 0..layers {
-            let layer = layer_model(&model, k, false).unwrap();
+        for (k, layer) in (0..layer_count).zip(&layers) {
             model.run_layers(&input, &mut arena, k).unwrap();
             let read = |arena: &[u8], t: &LayerTensor| -> Vec<i8> {
                 arena[t.record.range()].iter().map(|&b| b as i8).collect()

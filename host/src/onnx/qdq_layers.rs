@@ -19,8 +19,9 @@ use super::proto::{self, Dimension, GraphBuilder};
 use super::qdq::{bad, dequantize, layer_nodes, layer_parts, quantize};
 use super::OnnxError;
 use facegate_shared::blob::{Model, Operator, TensorRecord};
+use facegate_shared::int8::add::AddMultipliers;
 use facegate_shared::int8::fixedpoint::inv_sqrt_quantized_multiplier;
-use facegate_shared::int8::l2norm::OUTPUT_SCALE_BITS;
+use facegate_shared::int8::l2norm::{sum_of_squares, OUTPUT_SCALE_BITS};
 use facegate_shared::int8::{ChannelParams, QuantizedMultiplier};
 use tract_onnx::pb;
 use tract_onnx::pb::tensor_proto::DataType;
@@ -190,26 +191,15 @@ pub fn rounding_band(model: &Model<'_>, index: u16, input: &[i8]) -> Result<Vec<
             (0..out_len).map(|i| per_channel[i % c_out]).collect()
         }
         Operator::Add => {
-            let field = |at: usize| {
-                params
-                    .get(at..at + 4)
-                    .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                    .ok_or_else(|| bad("add constants"))
-            };
-            let output = QuantizedMultiplier {
-                multiplier: field(16)?,
-                shift: field(20)?,
-            };
+            let output = AddMultipliers::from_bytes(params)
+                .ok_or_else(|| bad("add constants"))?
+                .output;
             vec![2.0 * output.to_real() + requantize_band(output); out_len]
         }
         Operator::GlobalAveragePool => vec![0.0; out_len],
         Operator::L2Normalize => {
             let zp = parts.input.zero_point;
-            // As the kernel sums (wrapping past 33,025 elements).
-            let sum_squares = input.iter().fold(0i32, |acc, &x| {
-                let d = i32::from(x) - zp;
-                acc.wrapping_add(d * d)
-            });
+            let sum_squares = sum_of_squares(input, zp);
             let inv = inv_sqrt_quantized_multiplier(sum_squares);
             let exact = 1.0 / f64::from(sum_squares.max(1)).sqrt();
             let out_scale = f64::from(1 << OUTPUT_SCALE_BITS);

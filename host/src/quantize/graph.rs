@@ -7,7 +7,7 @@ use super::weights::{kernel_layout, quantize_channels};
 use super::QuantizeError;
 use crate::folded::{FoldedConv, FoldedDense, FoldedEmbedder};
 use facegate_shared::blob::Operator;
-use facegate_shared::int8::add::Add;
+use facegate_shared::int8::add::{Add, AddMultipliers};
 use facegate_shared::int8::{ChannelParam, OutputStage, QuantizedMultiplier, Shape};
 use facegate_shared::preprocess::{INPUT_SCALE, INPUT_ZERO_POINT};
 
@@ -312,11 +312,13 @@ impl QGraph {
                     stage,
                 )
                 .ok_or_else(|| QuantizeError::Multiplier(out_name.clone()))?;
-                let mut params = Vec::with_capacity(24);
-                for m in [add.input1, add.input2, add.output] {
-                    params.extend(m.multiplier.to_le_bytes());
-                    params.extend(m.shift.to_le_bytes());
+                let params = AddMultipliers {
+                    input1: add.input1,
+                    input2: add.input2,
+                    output: add.output,
                 }
+                .to_bytes()
+                .to_vec();
                 let shape = g.tensors[pw].shape;
                 x = g.simple(SimpleLayer {
                     op: Operator::Add,

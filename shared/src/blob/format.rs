@@ -364,5 +364,6 @@ impl LayerRecord {
     }
 }
 
-/// Bytes of an add layer's constants: three (multiplier, shift) pairs.
-pub const ADD_PARAMS_LEN: usize = 24;
+/// Bytes of an add layer's constants: three (multiplier, shift) pairs
+/// ([`crate::int8::add::AddMultipliers`]).
+pub const ADD_PARAMS_LEN: usize = crate::int8::add::AddMultipliers::BYTES;

@@ -4,16 +4,16 @@
 //! a kernel's inputs and output other than the in-place forms the kernels implement.
 
 use super::error::BlobError;
-use super::format::{LayerRecord, Operator, Reader, TensorRecord, ADD_PARAMS_LEN, NO_TENSOR};
+use super::format::{LayerRecord, Operator, TensorRecord, NO_TENSOR};
 use super::model::Model;
-use crate::int8::add::Add;
+use crate::int8::add::{Add, AddMultipliers};
 use crate::int8::channel::CHANNEL_BYTES;
 use crate::int8::conv2d::Conv2d;
 use crate::int8::dense::Dense;
 use crate::int8::depthwise::DepthwiseConv2d;
 use crate::int8::pointwise::PointwiseConv;
 use crate::int8::pool::GlobalAveragePool;
-use crate::int8::{check_window, ChannelParams, OutputStage, QuantizedMultiplier, Shape, Window};
+use crate::int8::{check_window, ChannelParams, OutputStage, Shape, Window};
 use core::ops::Range;
 
 /// A decoded layer.
@@ -44,13 +44,6 @@ pub(crate) struct Step<'a> {
 
 fn overlaps(a: &Range<usize>, b: &Range<usize>) -> bool {
     a.start < b.end && b.start < a.end
-}
-
-fn read_multiplier(bytes: &[u8], at: usize) -> QuantizedMultiplier {
-    QuantizedMultiplier {
-        multiplier: Reader(bytes).i32(at),
-        shift: Reader(bytes).i32(at + 4),
-    }
 }
 
 /// Decodes and checks layer `index`.
@@ -213,14 +206,12 @@ pub(crate) fn plan_layer<'a>(model: &Model<'a>, index: u16) -> Result<Step<'a>, 
             if second.range() != output.range() {
                 return Err(bad("add must write in place over its second input"));
             }
-            if params.len() != ADD_PARAMS_LEN {
-                return Err(bad("add constants have the wrong length"));
-            }
-            let (m1, m2, mo) = (
-                read_multiplier(params, 0),
-                read_multiplier(params, 8),
-                read_multiplier(params, 16),
-            );
+            let AddMultipliers {
+                input1: m1,
+                input2: m2,
+                output: mo,
+            } = AddMultipliers::from_bytes(params)
+                .ok_or(bad("add constants have the wrong length"))?;
             if !(m1.is_valid() && m2.is_valid() && mo.is_valid()) {
                 return Err(bad("requantisation multiplier or shift out of range"));
             }

@@ -10,6 +10,56 @@ use super::{check_len, KernelError, OutputStage, QuantizedMultiplier};
 /// TFLite's `left_shift` for int8 addition.
 pub const LEFT_SHIFT: i32 = 20;
 
+/// An addition's three requantisation multipliers, as a model blob stores them: three
+/// (multiplier, shift) pairs of little-endian `i32`, in this order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AddMultipliers {
+    /// First input's rescaling.
+    pub input1: QuantizedMultiplier,
+    /// Second input's rescaling.
+    pub input2: QuantizedMultiplier,
+    /// Rescaling of the sum to the output.
+    pub output: QuantizedMultiplier,
+}
+
+impl AddMultipliers {
+    /// Encoded length.
+    pub const BYTES: usize = 24;
+
+    /// The encoding.
+    pub fn to_bytes(&self) -> [u8; Self::BYTES] {
+        let mut out = [0u8; Self::BYTES];
+        for (slot, m) in out
+            .chunks_exact_mut(8)
+            .zip([self.input1, self.input2, self.output])
+        {
+            slot[..4].copy_from_slice(&m.multiplier.to_le_bytes());
+            slot[4..].copy_from_slice(&m.shift.to_le_bytes());
+        }
+        out
+    }
+
+    /// Decodes exactly [`Self::BYTES`] bytes (`None` for any other length); the fields are not
+    /// range-checked ([`QuantizedMultiplier::is_valid`]).
+    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        if bytes.len() != Self::BYTES {
+            return None;
+        }
+        let i32_at = |at: usize| {
+            i32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
+        };
+        let pair = |at: usize| QuantizedMultiplier {
+            multiplier: i32_at(at),
+            shift: i32_at(at + 4),
+        };
+        Some(Self {
+            input1: pair(0),
+            input2: pair(8),
+            output: pair(16),
+        })
+    }
+}
+
 /// An addition's constants.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Add {

@@ -1,6 +1,6 @@
 //! Kernels against hand-computed vectors (named cases) and wrong-length buffers.
 
-use super::add::Add;
+use super::add::{Add, AddMultipliers};
 use super::conv2d::Conv2d;
 use super::l2norm::l2_normalize;
 use super::pointwise::PointwiseConv;
@@ -156,4 +156,29 @@ fn double_rounding_explains_the_difference() {
     let once = (f64::from(x) * m.to_real()).round() as i32;
     assert_eq!(once, 40);
     assert_eq!(m.apply(x), 41, "TFLite's double rounding");
+}
+
+#[test]
+fn add_multipliers_encode_as_three_little_endian_pairs() {
+    let m = AddMultipliers {
+        input1: QuantizedMultiplier {
+            multiplier: 0x4000_0000,
+            shift: -1,
+        },
+        input2: QuantizedMultiplier {
+            multiplier: 0x7fff_ffff,
+            shift: 0,
+        },
+        output: QuantizedMultiplier {
+            multiplier: 0x0102_0304,
+            shift: -31,
+        },
+    };
+    let bytes = m.to_bytes();
+    assert_eq!(bytes[..8], [0, 0, 0, 0x40, 0xff, 0xff, 0xff, 0xff]);
+    assert_eq!(bytes[16..20], [4, 3, 2, 1]);
+    assert_eq!(AddMultipliers::from_bytes(&bytes), Some(m));
+    // Any other length is refused.
+    assert_eq!(AddMultipliers::from_bytes(&bytes[..23]), None);
+    assert_eq!(AddMultipliers::from_bytes(&[0; 25]), None);
 }
