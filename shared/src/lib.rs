@@ -11,6 +11,7 @@
 //! - [`verify`]: the accept/reject decision against a typed threshold.
 //! - [`int8`]: TFLite-compatible int8 kernels (one file per operator) and their fixed-point math.
 //! - [`blob`]: the `.fgm` model blob (format, validating zero-copy parser) and the int8 engine.
+//! - [`protocol`]: the host ↔ device messages and their framing (postcard, CRC-32, COBS).
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -21,6 +22,7 @@ pub mod int8;
 pub mod loss;
 pub mod math;
 pub mod preprocess;
+pub mod protocol;
 pub mod selftest;
 pub mod verify;
 
