@@ -149,3 +149,20 @@ impl Model<'_> {
         Ok(count)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The released model's golden vectors on the host build of the kernels (the firmware
+    /// checks the same vectors on the device).
+    #[test]
+    fn release_model_reproduces_its_golden_vectors() {
+        let bytes = include_bytes!("../../../models/facegate-v1.fgm");
+        let model = Model::parse(bytes).unwrap();
+        let mut arena = std::vec![0u8; model.arena_size()];
+        let mut embedding = std::vec![0i8; model.embedding_dim()];
+        let count = model.check_golden(&mut arena, &mut embedding).unwrap();
+        assert!(count > 0);
+    }
+}

@@ -4,7 +4,7 @@
 //! precomputed by the quantiser (bias at `input_scale · weight_scale[c]`; multiplier and shift
 //! from `input_scale · weight_scale[c] / output_scale`).
 
-use super::QuantizedMultiplier;
+use super::{OutputStage, QuantizedMultiplier};
 
 /// Bytes per channel.
 pub const CHANNEL_BYTES: usize = 12;
@@ -26,6 +26,13 @@ impl ChannelParam {
         out[4..8].copy_from_slice(&self.requantize.multiplier.to_le_bytes());
         out[8..12].copy_from_slice(&self.requantize.shift.to_le_bytes());
         out
+    }
+
+    /// The output value of an accumulator `Σ w·(x − zp)`: add the bias (wrapping, as TFLite's
+    /// `int32` arithmetic), requantise, add the output zero point and clamp.
+    #[inline(always)]
+    pub fn output(&self, acc: i32, stage: OutputStage) -> i8 {
+        stage.finish(self.requantize.apply(acc.wrapping_add(self.bias)))
     }
 }
 

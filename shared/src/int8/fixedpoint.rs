@@ -65,10 +65,38 @@ impl QuantizedMultiplier {
         self.multiplier >= 0 && self.shift >= -MAX_RIGHT_SHIFT && self.shift <= MAX_LEFT_SHIFT
     }
 
-    /// `tflite::MultiplyByQuantizedMultiplier(x, multiplier, shift)`.
-    #[inline]
+    /// `tflite::MultiplyByQuantizedMultiplier(x, multiplier, shift)`: bit for bit
+    /// [`multiply_by_quantized_multiplier`] (for every `shift` above `i32::MIN`), with both of its
+    /// roundings done on the 64-bit product.
+    ///
+    /// The doubling high product is `q = ⌊(x·m + 2^30) / 2^31⌋` (gemmlowp's nudge-and-truncate
+    /// is that floor), saturated in its one overflowing case. For a right shift `e ≥ 1`, the
+    /// rounding division of `q` is `⌊(q + 2^(e−1) − [q < 0]) / 2^e⌋`; nesting the two floors
+    /// gives `⌊(x·m ± 2^30 + 2^(30+e)) / 2^(31+e)⌋` with `−` for a negative product (a product
+    /// in `[−2^30, 0)` gives 0 either way), i.e. the high word of `x·m ± 2^30` plus
+    /// `2^(e−2)`, shifted right by `e − 1`.
+    #[inline(always)]
     pub fn apply(self, x: i32) -> i32 {
-        multiply_by_quantized_multiplier(x, self.multiplier, self.shift)
+        if self.shift >= 0 {
+            let a = x.wrapping_shl(self.shift as u32);
+            let high = (i64::from(a) * i64::from(self.multiplier) + (1 << 30)) >> 31;
+            return if high > i64::from(i32::MAX) {
+                i32::MAX
+            } else {
+                high as i32
+            };
+        }
+        let e = if self.shift < -MAX_RIGHT_SHIFT {
+            MAX_RIGHT_SHIFT
+        } else {
+            -self.shift
+        };
+        let product = i64::from(x) * i64::from(self.multiplier);
+        let nudged = product + if product < 0 { -(1 << 30) } else { 1 << 30 };
+        if e == 1 {
+            return ((nudged + (1 << 31)) >> 32) as i32;
+        }
+        (((nudged >> 32) as i32) + (1 << (e - 2))) >> (e - 1)
     }
 }
 

@@ -117,7 +117,66 @@ fn multiply_by_quantized_multiplier_saturation_and_shift_extremes() {
     assert_eq!(quarter.apply(6), 2);
 }
 
+/// Values where the roundings and the saturation change behaviour.
+const EDGE_VALUES: [i32; 16] = [
+    i32::MIN,
+    i32::MIN + 1,
+    -(1 << 30) - 1,
+    -(1 << 30),
+    -(1 << 30) + 1,
+    -65_536,
+    -3,
+    -1,
+    0,
+    1,
+    3,
+    65_535,
+    (1 << 30) - 1,
+    1 << 30,
+    i32::MAX - 1,
+    i32::MAX,
+];
+
+#[test]
+fn apply_is_the_reference_on_edge_values_and_every_shift() {
+    for shift in -40..=40 {
+        for &multiplier in &EDGE_VALUES {
+            for &x in &EDGE_VALUES {
+                let q = QuantizedMultiplier { multiplier, shift };
+                assert_eq!(
+                    q.apply(x),
+                    multiply_by_quantized_multiplier(x, multiplier, shift),
+                    "x {x} multiplier {multiplier} shift {shift}"
+                );
+            }
+        }
+    }
+}
+
 proptest! {
+    /// The fused fast form of `apply` against TFLite's two-step reference, bit for bit, over
+    /// every input, multiplier (valid or not) and shift.
+    #[test]
+    fn apply_is_the_reference(
+        x in any::<i32>(),
+        multiplier in prop_oneof![any::<i32>(), (1i32 << 30)..=i32::MAX],
+        shift in -40i32..=40,
+    ) {
+        let q = QuantizedMultiplier { multiplier, shift };
+        prop_assert_eq!(q.apply(x), multiply_by_quantized_multiplier(x, multiplier, shift));
+    }
+
+    /// Small accumulators, as the kernels produce them.
+    #[test]
+    fn apply_is_the_reference_on_small_accumulators(
+        x in -(1i32 << 20)..(1i32 << 20),
+        multiplier in (1i32 << 30)..=i32::MAX,
+        shift in -31i32..=30,
+    ) {
+        let q = QuantizedMultiplier { multiplier, shift };
+        prop_assert_eq!(q.apply(x), multiply_by_quantized_multiplier(x, multiplier, shift));
+    }
+
     #[test]
     fn doubling_high_mul_is_exact_rounding(a in any::<i32>(), b in any::<i32>()) {
         prop_assume!(!(a == i32::MIN && b == i32::MIN));

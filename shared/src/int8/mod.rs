@@ -20,11 +20,14 @@ pub mod dense;
 pub mod depthwise;
 pub mod fixedpoint;
 pub mod l2norm;
+mod lanes;
 pub mod pointwise;
 pub mod pool;
 
 #[cfg(test)]
 mod fixedpoint_tests;
+#[cfg(test)]
+mod kernel_exact_tests;
 #[cfg(test)]
 mod kernel_tests;
 #[cfg(test)]

@@ -3,7 +3,15 @@
 //! It can run in place when it does not widen the tensor (`c_out ≤ c_in`): each pixel's input is
 //! first copied to a `c_in`-byte scratch buffer, and output pixel `p` (bytes `p·c_out ..`) never
 //! reaches an input pixel that has not been read yet (`(p+1)·c_out ≤ (p+1)·c_in`).
+//!
+//! The fast path ([`super::lanes`]) works on pairs of pixels: both pixels' `x − zp` are packed
+//! into one word per input channel in a stack buffer, then every pair of output channels is two
+//! weight rows against that buffer, four MACs per loaded word. Packing reads the whole pair
+//! before any output is written, so the in-place form needs no more scratch than that buffer.
+//! Inputs it cannot pack (more than [`MAX_TAPS`] channels, a zero point outside int8) take the
+//! naive loop, which is also the reference the tests compare with byte for byte.
 
+use super::lanes::{dot1, dot2, pack, packable_zero_point, unpack, MAX_TAPS};
 use super::{check_len, ChannelParams, KernelError, OutputStage};
 
 /// A pointwise convolution layer's constants.
@@ -31,9 +39,20 @@ impl PointwiseConv<'_> {
         check_len("channels", self.c_out, self.channels.len())
     }
 
-    /// One output pixel from one input pixel (also the whole of a dense layer).
+    /// Whether the two-pixel packed path applies.
+    fn packs(&self) -> bool {
+        self.c_in > 0 && self.c_in <= MAX_TAPS && packable_zero_point(self.input_zero_point)
+    }
+
+    /// One output pixel from one input pixel (also the whole of a dense layer): the naive loop.
     #[inline]
     pub fn pixel(&self, input: &[i8], output: &mut [i8]) {
+        if self.c_in == 0 {
+            for (param, slot) in self.channels.iter().zip(output.iter_mut()) {
+                *slot = param.output(0, self.stage);
+            }
+            return;
+        }
         for ((filter, param), slot) in self
             .weights
             .chunks_exact(self.c_in)
@@ -44,8 +63,46 @@ impl PointwiseConv<'_> {
             for (&w, &x) in filter.iter().zip(input) {
                 acc = acc.wrapping_add(i32::from(w) * (i32::from(x) - self.input_zero_point));
             }
-            let acc = acc.wrapping_add(param.bias);
-            *slot = self.stage.finish(param.requantize.apply(acc));
+            *slot = param.output(acc, self.stage);
+        }
+    }
+
+    /// Packs two input pixels (`c_in` bytes each) into `packed` (`c_in` words).
+    #[inline(always)]
+    fn pack_pair(&self, a: &[i8], b: &[i8], packed: &mut [i32]) {
+        let zp = self.input_zero_point;
+        for ((slot, &x), &y) in packed.iter_mut().zip(a).zip(b) {
+            *slot = pack(i32::from(x) - zp, i32::from(y) - zp);
+        }
+    }
+
+    /// Both output pixels of a packed pair (`c_out` bytes each).
+    fn pair(&self, packed: &[i32], out_a: &mut [i8], out_b: &mut [i8]) {
+        let c_in = packed.len();
+        let stage = self.stage;
+        let mut rows = self.weights.chunks_exact(2 * c_in);
+        let mut params = self.channels.iter();
+        let mut a2 = out_a.chunks_exact_mut(2);
+        let mut b2 = out_b.chunks_exact_mut(2);
+        for ((two_rows, a), b) in (&mut rows).zip(&mut a2).zip(&mut b2) {
+            let (w0, w1) = two_rows.split_at(c_in);
+            let (d0, d1) = dot2(packed, w0, w1);
+            let (Some(p0), Some(p1)) = (params.next(), params.next()) else {
+                return;
+            };
+            let ((a0, b0), (a1, b1)) = (unpack(d0), unpack(d1));
+            a[0] = p0.output(a0, stage);
+            a[1] = p1.output(a1, stage);
+            b[0] = p0.output(b0, stage);
+            b[1] = p1.output(b1, stage);
+        }
+        let last_row = rows.remainder();
+        let last_a = a2.into_remainder().first_mut();
+        let last_b = b2.into_remainder().first_mut();
+        if let (Some(p), Some(a), Some(b)) = (params.next(), last_a, last_b) {
+            let (sa, sb) = unpack(dot1(packed, last_row));
+            *a = p.output(sa, stage);
+            *b = p.output(sb, stage);
         }
     }
 
@@ -54,13 +111,40 @@ impl PointwiseConv<'_> {
         self.check_constants()?;
         check_len("input", self.pixels * self.c_in, input.len())?;
         check_len("output", self.pixels * self.c_out, output.len())?;
+        if !self.packs() || self.c_out == 0 {
+            self.run_reference(input, output);
+            return Ok(());
+        }
+        let (c_in, c_out) = (self.c_in, self.c_out);
+        let mut packed = [0i32; MAX_TAPS];
+        let packed = &mut packed[..c_in];
+        let mut src = input.chunks_exact(2 * c_in);
+        let mut dst = output.chunks_exact_mut(2 * c_out);
+        for (src, dst) in (&mut src).zip(&mut dst) {
+            let (a, b) = src.split_at(c_in);
+            self.pack_pair(a, b, packed);
+            let (out_a, out_b) = dst.split_at_mut(c_out);
+            self.pair(packed, out_a, out_b);
+        }
+        // An odd last pixel.
+        self.pixel(src.remainder(), dst.into_remainder());
+        Ok(())
+    }
+
+    /// The naive loop over every pixel: the reference of [`Self::run`].
+    pub(crate) fn run_reference(&self, input: &[i8], output: &mut [i8]) {
+        if self.c_in == 0 {
+            for dst in output.chunks_exact_mut(self.c_out.max(1)) {
+                self.pixel(&[], dst);
+            }
+            return;
+        }
         for (src, dst) in input
             .chunks_exact(self.c_in)
-            .zip(output.chunks_exact_mut(self.c_out))
+            .zip(output.chunks_exact_mut(self.c_out.max(1)))
         {
             self.pixel(src, dst);
         }
-        Ok(())
     }
 
     /// Runs in place: `buffer` holds the input (`pixels · c_in` bytes) and receives the output
@@ -74,9 +158,24 @@ impl PointwiseConv<'_> {
         }
         check_len("input", self.pixels * self.c_in, buffer.len())?;
         check_len("scratch", self.c_in, scratch.len())?;
-        for p in 0..self.pixels {
-            scratch.copy_from_slice(&buffer[p * self.c_in..(p + 1) * self.c_in]);
-            self.pixel(scratch, &mut buffer[p * self.c_out..(p + 1) * self.c_out]);
+        let (c_in, c_out) = (self.c_in, self.c_out);
+        let mut first = 0;
+        if self.packs() && c_out > 0 {
+            let mut packed = [0i32; MAX_TAPS];
+            let packed = &mut packed[..c_in];
+            // Both pixels are packed before either output is written; the outputs
+            // `[p·c_out, (p+2)·c_out)` end before the next pair's inputs at `(p+2)·c_in`.
+            while first + 2 <= self.pixels {
+                let (a, b) = buffer[first * c_in..(first + 2) * c_in].split_at(c_in);
+                self.pack_pair(a, b, packed);
+                let (out_a, out_b) = buffer[first * c_out..(first + 2) * c_out].split_at_mut(c_out);
+                self.pair(packed, out_a, out_b);
+                first += 2;
+            }
+        }
+        for p in first..self.pixels {
+            scratch.copy_from_slice(&buffer[p * c_in..(p + 1) * c_in]);
+            self.pixel(scratch, &mut buffer[p * c_out..(p + 1) * c_out]);
         }
         Ok(())
     }

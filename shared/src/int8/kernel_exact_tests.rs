@@ -1,0 +1,87 @@
+//! The fast kernels against their naive reference loops, byte for byte, on random shapes
+//! (odd channel counts, strides 1 and 2, padding edges, 1×1 images, long channel runs past the
+//! packed path's limit), random zero points (and out-of-range ones, which take the naive path)
+//! and data biased towards the extremes −128 and 127.
+
+use super::channel::CHANNEL_BYTES;
+use super::pointwise::PointwiseConv;
+use super::*;
+use proptest::prelude::*;
+use std::vec::Vec;
+
+/// Int8 data where about a third of the values are −128 or 127.
+fn data(n: usize) -> impl Strategy<Value = Vec<i8>> {
+    prop::collection::vec(prop_oneof![any::<i8>(), Just(i8::MIN), Just(i8::MAX)], n)
+}
+
+/// Per-channel constants: biases over the whole `i32` range now and then, multipliers in
+/// `[2^30, 2^31)` (or 0), shifts over the whole valid range (mostly right shifts).
+fn channels(n: usize) -> impl Strategy<Value = Vec<u8>> {
+    let one = (
+        prop_oneof![-100_000i32..100_000, any::<i32>()],
+        prop_oneof![(1i32 << 30)..=i32::MAX, Just(0), Just(i32::MAX)],
+        prop_oneof![-31i32..=0, -12i32..=-4, 0i32..=30],
+    );
+    prop::collection::vec(one, n).prop_map(|v| {
+        v.into_iter()
+            .flat_map(|(bias, multiplier, shift)| {
+                ChannelParam {
+                    bias,
+                    requantize: QuantizedMultiplier { multiplier, shift },
+                }
+                .to_bytes()
+            })
+            .collect()
+    })
+}
+
+/// Output zero point and a non-empty clamp range.
+fn stage() -> impl Strategy<Value = OutputStage> {
+    (-128i32..=127, any::<i8>(), any::<i8>()).prop_map(|(zero_point, a, b)| OutputStage {
+        zero_point,
+        min: a.min(b),
+        max: a.max(b),
+    })
+}
+
+/// An input zero point: usually int8, sometimes outside (the naive path).
+fn zero_point() -> impl Strategy<Value = i32> {
+    prop_oneof![8 => -128i32..=127, 1 => Just(-128), 1 => Just(127), 1 => 128i32..300]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn pointwise_is_its_reference_byte_for_byte(
+        pixels in 1usize..12,
+        c_in in prop_oneof![1usize..20, 60usize..70, 125usize..135],
+        c_out_less in 0usize..9,
+        zp in zero_point(),
+        stage in stage(),
+        input in data(11 * 134),
+        weights in data(134 * 134),
+        params in channels(134),
+    ) {
+        let c_out = c_in.saturating_sub(c_out_less).max(1);
+        let pw = PointwiseConv {
+            pixels,
+            c_in,
+            c_out,
+            input_zero_point: zp,
+            weights: &weights[..c_in * c_out],
+            channels: ChannelParams::new(&params[..c_out * CHANNEL_BYTES]).unwrap(),
+            stage,
+        };
+        let input = &input[..pixels * c_in];
+        let mut expected = vec![0i8; pixels * c_out];
+        pw.run_reference(input, &mut expected);
+        let mut out = vec![0i8; pixels * c_out];
+        pw.run(input, &mut out).unwrap();
+        prop_assert_eq!(&out, &expected);
+        let mut buffer = input.to_vec();
+        let mut scratch = vec![0i8; c_in];
+        pw.run_in_place(&mut buffer, &mut scratch).unwrap();
+        prop_assert_eq!(&buffer[..pixels * c_out], &expected[..]);
+    }
+}
