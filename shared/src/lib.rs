@@ -12,11 +12,13 @@
 //! - [`int8`]: TFLite-compatible int8 kernels (one file per operator) and their fixed-point math.
 //! - [`blob`]: the `.fgm` model blob (format, validating zero-copy parser) and the int8 engine.
 //! - [`protocol`]: the host ↔ device messages and their framing (postcard, CRC-32, COBS).
+//! - [`device`]: the portable device application (command loop, template store, A/B model slots).
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod blob;
+pub mod device;
 pub mod distance;
 pub mod int8;
 pub mod loss;

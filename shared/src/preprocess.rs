@@ -15,7 +15,12 @@
 //!    Every output is a convex combination of input pixels, so it lies within their range.
 //!
 //! Grey conversion happens per tap, before interpolation: the result equals converting the whole
-//! image to grey first. [`input_f32`] and [`input_i8`] turn the `u8` result into the model input.
+//! image to grey first.
+//!
+//! The device's frames carry a face box instead of relying on a centred face:
+//! [`preprocess_grey_box`] replaces step 2 by the box (any `w × h` inside the image) and resizes
+//! it with the same taps, per axis (`(o + ½)·w/out − ½` across, `(o + ½)·h/out − ½` down). A
+//! square box where the centre crop would be gives exactly [`preprocess_grey`]'s bytes. [`input_f32`] and [`input_i8`] turn the `u8` result into the model input.
 
 /// Fractional bits of source coordinates and interpolation weights.
 const FRAC_BITS: u32 = 16;
@@ -85,6 +90,41 @@ pub enum PreprocessError {
     ZeroCrop,
     /// The configuration's output side is 0.
     ZeroOutSide,
+    /// The crop box is empty or not inside the image.
+    BoxOutside {
+        /// The box.
+        rect: Rect,
+        /// The image's width.
+        width: usize,
+        /// The image's height.
+        height: usize,
+    },
+}
+
+/// A rectangle of an image, in pixels: columns `x..x + w`, rows `y..y + h`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Rect {
+    /// Left column.
+    pub x: u16,
+    /// Top row.
+    pub y: u16,
+    /// Width.
+    pub w: u16,
+    /// Height.
+    pub h: u16,
+}
+
+impl Rect {
+    /// The centre crop [`preprocess_grey`] takes of a `width × height` image with `crop`.
+    pub fn centre_crop(width: u16, height: u16, crop: u16) -> Self {
+        let side = crop.min(width).min(height);
+        Self {
+            x: (width - side) / 2,
+            y: (height - side) / 2,
+            w: side,
+            h: side,
+        }
+    }
 }
 
 impl core::fmt::Display for PreprocessError {
@@ -111,6 +151,15 @@ impl core::fmt::Display for PreprocessError {
             }
             Self::ZeroCrop => f.write_str("crop side is 0"),
             Self::ZeroOutSide => f.write_str("output side is 0"),
+            Self::BoxOutside {
+                rect,
+                width,
+                height,
+            } => write!(
+                f,
+                "crop box {}×{} at ({}, {}) is empty or leaves the {width}×{height} image",
+                rect.w, rect.h, rect.x, rect.y
+            ),
         }
     }
 }
@@ -174,6 +223,35 @@ pub fn preprocess_grey(
 ) -> Result<(), PreprocessError> {
     check(src, width, height, 1, cfg, out)?;
     resample(width, height, cfg, out, |i| src[i]);
+    Ok(())
+}
+
+/// Crops `rect` out of a grey image (`width × height` bytes, row-major) and resizes it to
+/// `out_side × out_side` into `out`, with the taps of [`preprocess_grey`] per axis.
+pub fn preprocess_grey_box(
+    src: &[u8],
+    width: usize,
+    height: usize,
+    rect: Rect,
+    out_side: u16,
+    out: &mut [u8],
+) -> Result<(), PreprocessError> {
+    let cfg = PreprocessConfig {
+        crop: rect.w.max(1),
+        out_side,
+    };
+    check(src, width, height, 1, &cfg, out)?;
+    let inside = |start: u16, len: u16, limit: usize| {
+        len > 0 && usize::from(start) + usize::from(len) <= limit
+    };
+    if !(inside(rect.x, rect.w, width) && inside(rect.y, rect.h, height)) {
+        return Err(PreprocessError::BoxOutside {
+            rect,
+            width,
+            height,
+        });
+    }
+    resample_rect(width, rect, usize::from(out_side), out, |i| src[i]);
     Ok(())
 }
 
@@ -304,14 +382,47 @@ fn resample(
     out: &mut [u8],
     pixel: impl Fn(usize) -> u8,
 ) {
+    // The side is at most `cfg.crop`, a `u16`: the casts below are exact.
     let side = usize::from(cfg.crop).min(width).min(height);
+    let rect = Rect {
+        x: 0,
+        y: 0,
+        w: side as u16,
+        h: side as u16,
+    };
     let (x0, y0) = ((width - side) / 2, (height - side) / 2);
-    let n = usize::from(cfg.out_side);
+    resample_at(width, x0, y0, rect, usize::from(cfg.out_side), out, pixel);
+}
+
+/// [`resample`] of `rect` (inside the image, checked by the caller).
+fn resample_rect(width: usize, rect: Rect, n: usize, out: &mut [u8], pixel: impl Fn(usize) -> u8) {
+    resample_at(
+        width,
+        usize::from(rect.x),
+        usize::from(rect.y),
+        rect,
+        n,
+        out,
+        pixel,
+    );
+}
+
+/// Resizes the `rect.w × rect.h` span whose top-left pixel is `(x0, y0)` to `n × n`.
+fn resample_at(
+    width: usize,
+    x0: usize,
+    y0: usize,
+    rect: Rect,
+    n: usize,
+    out: &mut [u8],
+    pixel: impl Fn(usize) -> u8,
+) {
+    let (w, h) = (usize::from(rect.w), usize::from(rect.h));
     for (oy, row) in out.chunks_exact_mut(n).enumerate() {
-        let ty = tap(oy, side, n);
+        let ty = tap(oy, h, n);
         let (top, bottom) = ((y0 + ty.lo) * width + x0, (y0 + ty.hi) * width + x0);
         for (ox, o) in row.iter_mut().enumerate() {
-            let tx = tap(ox, side, n);
+            let tx = tap(ox, w, n);
             *o = blend(
                 pixel(top + tx.lo),
                 pixel(top + tx.hi),

@@ -276,3 +276,133 @@ proptest! {
         prop_assert_eq!(result.is_ok(), consistent);
     }
 }
+
+#[test]
+fn box_at_the_centre_crop_equals_preprocess_grey() {
+    // The device path (a 160×120 window of a 250×250 LFW image with the face box) gives the very
+    // bytes of the host path (centre crop 120 of the whole image).
+    let (w, h) = (250usize, 250usize);
+    let src: Vec<u8> = (0..w * h).map(|i| ((i * 7919) % 251) as u8).collect();
+    let host = run_grey(&src, w, h, LFW_DEFAULT);
+    let (wx, wy) = (45usize, 65usize);
+    let window: Vec<u8> = (0..120)
+        .flat_map(|y| src[(wy + y) * w + wx..(wy + y) * w + wx + 160].to_vec())
+        .collect();
+    let rect = Rect {
+        x: 20,
+        y: 0,
+        w: 120,
+        h: 120,
+    };
+    assert_eq!(
+        Rect::centre_crop(250, 250, 120),
+        Rect {
+            x: 65,
+            y: 65,
+            w: 120,
+            h: 120
+        }
+    );
+    let mut device = vec![0u8; 64 * 64];
+    preprocess_grey_box(&window, 160, 120, rect, 64, &mut device).unwrap();
+    assert_eq!(device, host);
+}
+
+#[test]
+fn box_table() {
+    let src: Vec<u8> = (0..12).map(|i| i * 10).collect(); // 4×3
+    let cases: &[(&str, Rect, u16, Option<Vec<u8>>)] = &[
+        (
+            "one pixel to one",
+            Rect {
+                x: 3,
+                y: 2,
+                w: 1,
+                h: 1,
+            },
+            1,
+            Some(vec![110]),
+        ),
+        (
+            "whole image to itself",
+            Rect {
+                x: 0,
+                y: 0,
+                w: 4,
+                h: 3,
+            },
+            2,
+            Some(vec![15, 35, 75, 95]),
+        ),
+        (
+            "a column stretched",
+            Rect {
+                x: 1,
+                y: 0,
+                w: 1,
+                h: 3,
+            },
+            1,
+            Some(vec![50]),
+        ),
+        (
+            "past the right edge",
+            Rect {
+                x: 3,
+                y: 0,
+                w: 2,
+                h: 1,
+            },
+            1,
+            None,
+        ),
+        (
+            "past the bottom",
+            Rect {
+                x: 0,
+                y: 2,
+                w: 1,
+                h: 2,
+            },
+            1,
+            None,
+        ),
+        (
+            "empty",
+            Rect {
+                x: 0,
+                y: 0,
+                w: 0,
+                h: 1,
+            },
+            1,
+            None,
+        ),
+    ];
+    for (name, rect, side, want) in cases {
+        let mut out = vec![0u8; usize::from(*side).pow(2)];
+        let got = preprocess_grey_box(&src, 4, 3, *rect, *side, &mut out).map(|()| out);
+        match want {
+            Some(bytes) => assert_eq!(got.as_ref(), Ok(bytes), "{name}"),
+            None => assert!(
+                matches!(got, Err(PreprocessError::BoxOutside { .. })),
+                "{name}: {got:?}"
+            ),
+        }
+    }
+}
+
+proptest! {
+    #[test]
+    fn box_never_panics(
+        (w, h, src) in grey_image(), x in 0u16..40, y in 0u16..40, bw in 0u16..40, bh in 0u16..40,
+        side in 0u16..20, extra in 0usize..2
+    ) {
+        let mut out = vec![0u8; usize::from(side).pow(2) + extra];
+        let rect = Rect { x, y, w: bw, h: bh };
+        if preprocess_grey_box(&src, w, h, rect, side, &mut out).is_ok() {
+            let (lo, hi) = (src.iter().min().unwrap(), src.iter().max().unwrap());
+            prop_assert!(out.iter().all(|p| p >= lo && p <= hi));
+        }
+    }
+}

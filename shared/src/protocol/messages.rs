@@ -416,6 +416,8 @@ pub enum ErrorCode {
     TooManyFrames,
     /// The flash failed (read, write or erase error, or a corrupt store).
     Storage,
+    /// The template was made by another model than the one serving: delete and re-enrol.
+    StaleTemplate,
 }
 
 impl core::fmt::Display for ErrorCode {
@@ -449,6 +451,7 @@ impl core::fmt::Display for ErrorCode {
             Self::NoEnrollment => f.write_str("no pending enrolment for this id"),
             Self::TooManyFrames => f.write_str("too many frames in one enrolment"),
             Self::Storage => f.write_str("flash storage error"),
+            Self::StaleTemplate => f.write_str("template made by another model, re-enrol"),
         }
     }
 }

@@ -1,0 +1,164 @@
+//! An in-memory NOR flash with a real part's rules, for host tests of the device application
+//! (and for the host's own tests of the protocol against a simulated device).
+//!
+//! Rules: [`ERASE_SIZE`] pages erase to `0xFF`; programs are [`WRITE_SIZE`]-byte words at aligned
+//! offsets and only clear bits (the cell becomes `old & data`: [`MultiwriteNorFlash`]); anything
+//! out of bounds or misaligned is refused whole. A simulated power cut ([`PowerCut`]) lets a
+//! given number of page erases and word programs complete and fails every one after them,
+//! writing nothing: what a real cut leaves, minus a half-erased page.
+
+use super::Partition;
+use core::cell::Cell;
+use embedded_storage::nor_flash::{
+    check_erase, check_read, check_write, ErrorType, MultiwriteNorFlash, NorFlash, NorFlashError,
+    NorFlashErrorKind, ReadNorFlash,
+};
+
+/// Erase page of the double (the nRF52840's and the QEMU board's).
+pub const ERASE_SIZE: usize = 4096;
+/// Program word of the double (the nRF52840's and the QEMU board's).
+pub const WRITE_SIZE: usize = 4;
+
+/// A failed operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MemFlashError {
+    /// Out of bounds or misaligned.
+    Refused(NorFlashErrorKind),
+    /// The simulated power is off: nothing was written.
+    PowerCut,
+}
+
+impl NorFlashError for MemFlashError {
+    fn kind(&self) -> NorFlashErrorKind {
+        match self {
+            Self::Refused(kind) => *kind,
+            Self::PowerCut => NorFlashErrorKind::Other,
+        }
+    }
+}
+
+impl core::fmt::Display for MemFlashError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::Refused(kind) => write!(f, "flash refused the operation: {kind}"),
+            Self::PowerCut => f.write_str("simulated power cut"),
+        }
+    }
+}
+
+/// A budget of flash operations shared by every partition of one simulated chip: after
+/// `remaining` page erases and word programs, the power is off.
+#[derive(Debug, Default)]
+pub struct PowerCut {
+    remaining: Cell<Option<u32>>,
+    done: Cell<u32>,
+}
+
+impl PowerCut {
+    /// Power that never fails (count the operations with [`PowerCut::operations`]).
+    pub fn never() -> Self {
+        Self::default()
+    }
+
+    /// Power that fails after `operations` more erases and programs.
+    pub fn after(operations: u32) -> Self {
+        Self {
+            remaining: Cell::new(Some(operations)),
+            done: Cell::new(0),
+        }
+    }
+
+    /// Operations completed so far.
+    pub fn operations(&self) -> u32 {
+        self.done.get()
+    }
+
+    /// Whether the cut has happened (an operation was refused).
+    pub fn is_off(&self) -> bool {
+        self.remaining.get() == Some(0)
+    }
+
+    fn spend(&self) -> Result<(), MemFlashError> {
+        match self.remaining.get() {
+            Some(0) => return Err(MemFlashError::PowerCut),
+            Some(n) => self.remaining.set(Some(n - 1)),
+            None => {}
+        }
+        self.done.set(self.done.get() + 1);
+        Ok(())
+    }
+}
+
+/// One partition of the simulated chip over caller-owned memory (its length must be a multiple of
+/// [`ERASE_SIZE`]).
+#[derive(Debug)]
+pub struct MemFlash<'a> {
+    mem: &'a mut [u8],
+    power: Option<&'a PowerCut>,
+}
+
+impl<'a> MemFlash<'a> {
+    /// A partition over `mem` (its current bytes are the flash's contents), powered by `power`.
+    pub fn new(mem: &'a mut [u8], power: Option<&'a PowerCut>) -> Self {
+        Self { mem, power }
+    }
+
+    fn spend(&self) -> Result<(), MemFlashError> {
+        self.power.map_or(Ok(()), PowerCut::spend)
+    }
+}
+
+impl ErrorType for MemFlash<'_> {
+    type Error = MemFlashError;
+}
+
+impl ReadNorFlash for MemFlash<'_> {
+    const READ_SIZE: usize = 1;
+
+    fn read(&mut self, offset: u32, bytes: &mut [u8]) -> Result<(), MemFlashError> {
+        check_read(self, offset, bytes.len()).map_err(MemFlashError::Refused)?;
+        let start = offset as usize;
+        bytes.copy_from_slice(&self.mem[start..start + bytes.len()]);
+        Ok(())
+    }
+
+    fn capacity(&self) -> usize {
+        self.mem.len()
+    }
+}
+
+impl NorFlash for MemFlash<'_> {
+    const WRITE_SIZE: usize = WRITE_SIZE;
+    const ERASE_SIZE: usize = ERASE_SIZE;
+
+    fn erase(&mut self, from: u32, to: u32) -> Result<(), MemFlashError> {
+        check_erase(self, from, to).map_err(MemFlashError::Refused)?;
+        for page in (from as usize..to as usize).step_by(ERASE_SIZE) {
+            self.spend()?;
+            self.mem[page..page + ERASE_SIZE].fill(0xFF);
+        }
+        Ok(())
+    }
+
+    fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), MemFlashError> {
+        check_write(self, offset, bytes.len()).map_err(MemFlashError::Refused)?;
+        let start = offset as usize;
+        for (i, word) in bytes.chunks_exact(WRITE_SIZE).enumerate() {
+            self.spend()?;
+            let at = start + i * WRITE_SIZE;
+            for (cell, &b) in self.mem[at..at + WRITE_SIZE].iter_mut().zip(word) {
+                *cell &= b;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl MultiwriteNorFlash for MemFlash<'_> {}
+
+impl Partition for MemFlash<'_> {
+    fn mapped(&self) -> &[u8] {
+        self.mem
+    }
+}

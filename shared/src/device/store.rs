@@ -1,0 +1,209 @@
+//! The template store: a power-fail-safe key-value map on NOR flash (`sequential-storage`).
+//!
+//! Key: the person's id (a length byte and its UTF-8). Value: the 8-byte tag of the model that
+//! made the template (the first 8 bytes of its `model_id`) and the int8 template. A template from
+//! another model is *stale*: `Verify` refuses it and `Identify` skips it.
+//!
+//! An id is stored at most once (enrolment refuses an existing id; delete removes every item of
+//! the key), and [`list`] de-duplicates anyway, in case a cut during the map's garbage
+//! collection ever left two copies. The map is async; [`Blocking`] adapts the blocking flash and every call
+//! runs to completion in `embassy_futures::block_on` (flash operations never pend).
+
+use super::Partition;
+use crate::protocol::{PersonId, EMBEDDING_MAX, ID_MAX, LIST_MAX};
+use embassy_futures::block_on;
+use sequential_storage::cache::{Cache, Uncached};
+use sequential_storage::map::{Key, MapConfig, MapStorage, SerializationError};
+
+/// Bytes of the model tag before each template.
+pub const TAG_LEN: usize = 8;
+
+/// A model's tag: the first [`TAG_LEN`] bytes of its id.
+pub type ModelTag = [u8; TAG_LEN];
+
+/// Bytes of the scratch buffer for one item: key, tag and template, rounded up to 32-byte words.
+const ITEM_BUF: usize = (1 + ID_MAX + TAG_LEN + EMBEDDING_MAX).div_ceil(32) * 32;
+
+/// The store's failure (the flash's, or a corrupt map).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreError;
+
+/// A stored template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Template {
+    /// The model that made it.
+    pub tag: ModelTag,
+    /// Its values (the model's embedding length).
+    pub values: heapless::Vec<i8, EMBEDDING_MAX>,
+}
+
+/// The map's key: a person's id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct IdKey(PersonId);
+
+impl Key for IdKey {
+    fn serialize_into(&self, buffer: &mut [u8]) -> Result<usize, SerializationError> {
+        let bytes = self.0.as_bytes();
+        let out = buffer
+            .get_mut(..1 + bytes.len())
+            .ok_or(SerializationError::BufferTooSmall)?;
+        out[0] = bytes.len() as u8;
+        out[1..].copy_from_slice(bytes);
+        Ok(1 + bytes.len())
+    }
+
+    fn deserialize_from(buffer: &[u8]) -> Result<(Self, usize), SerializationError> {
+        let len = usize::from(*buffer.first().ok_or(SerializationError::BufferTooSmall)?);
+        let bytes = buffer
+            .get(1..1 + len)
+            .ok_or(SerializationError::BufferTooSmall)?;
+        let text = core::str::from_utf8(bytes).map_err(|_| SerializationError::InvalidFormat)?;
+        let id = PersonId::try_from(text).map_err(|_| SerializationError::InvalidFormat)?;
+        Ok((Self(id), 1 + len))
+    }
+}
+
+/// `embedded-storage-async`'s NOR traits over a blocking flash.
+struct Blocking<'f, P>(&'f mut P);
+
+impl<P: Partition> embedded_storage_async::nor_flash::ErrorType for Blocking<'_, P> {
+    type Error = P::Error;
+}
+
+impl<P: Partition> embedded_storage_async::nor_flash::ReadNorFlash for Blocking<'_, P> {
+    const READ_SIZE: usize = P::READ_SIZE;
+    async fn read(&mut self, offset: u32, bytes: &mut [u8]) -> Result<(), P::Error> {
+        self.0.read(offset, bytes)
+    }
+    fn capacity(&self) -> usize {
+        self.0.capacity()
+    }
+}
+
+impl<P: Partition> embedded_storage_async::nor_flash::NorFlash for Blocking<'_, P> {
+    const WRITE_SIZE: usize = P::WRITE_SIZE;
+    const ERASE_SIZE: usize = P::ERASE_SIZE;
+    async fn erase(&mut self, from: u32, to: u32) -> Result<(), P::Error> {
+        self.0.erase(from, to)
+    }
+    async fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), P::Error> {
+        self.0.write(offset, bytes)
+    }
+}
+
+impl<P: Partition> embedded_storage_async::nor_flash::MultiwriteNorFlash for Blocking<'_, P> {}
+
+type Map<'f, P> = MapStorage<IdKey, Blocking<'f, P>, Cache<Uncached, Uncached, Uncached, IdKey>>;
+
+fn map<P: Partition>(flash: &mut P) -> Result<Map<'_, P>, StoreError> {
+    let end = u32::try_from(flash.capacity()).map_err(|_| StoreError)?;
+    let config = MapConfig::try_new(0..end).map_err(|_| StoreError)?;
+    Ok(MapStorage::new(
+        Blocking(flash),
+        config,
+        Cache::new_uncached(),
+    ))
+}
+
+fn key(id: &str) -> Result<IdKey, StoreError> {
+    PersonId::try_from(id).map(IdKey).map_err(|_| StoreError)
+}
+
+/// The template of `id`, if stored.
+pub fn get<P: Partition>(flash: &mut P, id: &str) -> Result<Option<Template>, StoreError> {
+    let mut buf = [0u8; ITEM_BUF];
+    let key = key(id)?;
+    let mut map = map(flash)?;
+    let value: Option<&[u8]> = block_on(map.fetch_item(&mut buf, &key)).map_err(|_| StoreError)?;
+    value.map(decode).transpose()
+}
+
+fn decode(value: &[u8]) -> Result<Template, StoreError> {
+    let (tag, values) = value.split_at_checked(TAG_LEN).ok_or(StoreError)?;
+    let values = values
+        .iter()
+        .map(|&b| b as i8)
+        .collect::<heapless::Vec<i8, EMBEDDING_MAX>>();
+    let tag = tag.try_into().map_err(|_| StoreError)?;
+    // More than EMBEDDING_MAX values cannot have been stored by `insert`.
+    (values.len() + TAG_LEN == value.len())
+        .then_some(Template { tag, values })
+        .ok_or(StoreError)
+}
+
+/// Stores `values` under `id`, tagged `tag` (the caller has checked that `id` is new).
+pub fn insert<P: Partition>(
+    flash: &mut P,
+    id: &str,
+    tag: &ModelTag,
+    values: &[i8],
+) -> Result<(), StoreError> {
+    let mut value = [0u8; TAG_LEN + EMBEDDING_MAX];
+    let len = TAG_LEN + values.len();
+    let slot = value.get_mut(..len).ok_or(StoreError)?;
+    slot[..TAG_LEN].copy_from_slice(tag);
+    slot[TAG_LEN..]
+        .iter_mut()
+        .zip(values)
+        .for_each(|(b, &v)| *b = v as u8);
+    let mut buf = [0u8; ITEM_BUF];
+    let key = key(id)?;
+    let mut map = map(flash)?;
+    let item: &[u8] = &value[..len];
+    block_on(map.store_item(&mut buf, &key, &item)).map_err(|_| StoreError)
+}
+
+/// Removes `id`'s template (every copy of it).
+pub fn remove<P: Partition>(flash: &mut P, id: &str) -> Result<(), StoreError> {
+    let mut buf = [0u8; ITEM_BUF];
+    let key = key(id)?;
+    let mut map = map(flash)?;
+    block_on(map.remove_item(&mut buf, &key)).map_err(|_| StoreError)
+}
+
+/// Calls `visit` with every stored item's id and value (tag ‖ template), in store order.
+/// An id appears once unless a cut left a copy (then its copies carry the same template).
+pub fn for_each<P: Partition>(
+    flash: &mut P,
+    mut visit: impl FnMut(&PersonId, &[u8]),
+) -> Result<(), StoreError> {
+    let mut buf = [0u8; ITEM_BUF];
+    let mut map = map(flash)?;
+    block_on(async {
+        let mut items = map
+            .fetch_all_items(&mut buf)
+            .await
+            .map_err(|_| StoreError)?;
+        let mut item_buf = [0u8; ITEM_BUF];
+        while let Some((IdKey(id), value)) = items
+            .next::<&[u8]>(&mut item_buf)
+            .await
+            .map_err(|_| StoreError)?
+        {
+            visit(&id, value);
+        }
+        Ok(())
+    })
+}
+
+/// Every stored id, once each, in store order (at most [`LIST_MAX`]).
+pub fn list<P: Partition>(flash: &mut P) -> Result<heapless::Vec<PersonId, LIST_MAX>, StoreError> {
+    let mut ids: heapless::Vec<PersonId, LIST_MAX> = heapless::Vec::new();
+    for_each(flash, |id, _| {
+        if !ids.contains(id) {
+            // Enrolment stops at the capacity, so the list never overflows.
+            let _ = ids.push(id.clone());
+        }
+    })?;
+    Ok(ids)
+}
+
+/// Templates stored (distinct ids).
+pub fn count<P: Partition>(flash: &mut P) -> Result<u16, StoreError> {
+    Ok(list(flash)?.len() as u16)
+}
+
+/// Decodes a visited value into its tag and template bytes.
+pub fn split_value(value: &[u8]) -> Option<(&[u8], &[u8])> {
+    value.split_at_checked(TAG_LEN)
+}

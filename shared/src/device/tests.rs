@@ -1,0 +1,6 @@
+//! Host tests of the device application on the in-memory NOR flash.
+
+mod harness;
+mod people_tests;
+mod serve_tests;
+mod update_tests;
