@@ -6,8 +6,9 @@
 //! with [`Response::Error`]; the loop never panics and never stops on bad input.
 
 use super::boot::{self, BootRecord, BootState};
+use super::people::Session;
 use super::update::Update;
-use super::{embed, store, Partition, Partitions, Platform};
+use super::{store, Partition, Partitions, Platform};
 use crate::blob::{crc32::crc32, Model};
 use crate::protocol::*;
 
@@ -131,52 +132,65 @@ impl<P: Partition, B: Platform> Device<P, B> {
             Ok(request) => request,
             Err(e) => return Response::Error(e.code()),
         };
+        // An arm that embeds a frame stages it first (the last use of the request's borrow of
+        // `rx`, whose pixels it reads), then embeds from `rx`.
         let result = match request {
             Request::Info => Ok(self.info(rx_len, arena.len())),
-            Request::SelfTest => self.self_test(arena),
+            Request::SelfTest => self.session().and_then(|mut s| s.self_test(arena)),
             Request::ModelBegin { len, crc } => self.model_begin(len, crc),
             Request::ModelChunk { offset, bytes } => self.model_chunk(offset, bytes),
             Request::ModelCommit => self.model_commit(),
-            Request::Enroll { id, frame } => self
-                .stage_frame(&frame, arena, rx_len)
-                .and_then(|_| self.enroll(id, rx, arena)),
-            Request::EnrollCommit { id } => self.enroll_commit(&id),
+            Request::Enroll { id, frame } => match self.staged(&frame, arena, rx_len) {
+                Ok((mut s, _)) => s.enroll(id, rx, arena),
+                Err(e) => Err(e),
+            },
+            Request::EnrollCommit { id } => self.session().and_then(|mut s| s.enroll_commit(&id)),
             Request::Delete { id } => self.delete(&id),
             Request::List => store::list(&mut self.parts.store)
                 .map(Response::List)
                 .map_err(|_| ErrorCode::Storage),
-            Request::Verify { id, frame } => self
-                .stage_frame(&frame, arena, rx_len)
-                .and_then(|pre| self.verify(&id, pre, rx, arena)),
-            Request::Identify { frame } => self
-                .stage_frame(&frame, arena, rx_len)
-                .and_then(|pre| self.identify(pre, rx, arena)),
-            Request::Profile { frame } => self
-                .stage_frame(&frame, arena, rx_len)
-                .and_then(|pre| self.profile(pre, rx, arena)),
+            Request::Verify { id, frame } => match self.staged(&frame, arena, rx_len) {
+                Ok((mut s, preprocess)) => s.verify(&id, preprocess, rx, arena),
+                Err(e) => Err(e),
+            },
+            Request::Identify { frame } => match self.staged(&frame, arena, rx_len) {
+                Ok((mut s, preprocess)) => s.identify(preprocess, rx, arena),
+                Err(e) => Err(e),
+            },
+            Request::Profile { frame } => match self.staged(&frame, arena, rx_len) {
+                Ok((mut s, preprocess)) => s.profile(preprocess, rx, arena),
+                Err(e) => Err(e),
+            },
         };
         result.unwrap_or_else(Response::Error)
     }
 
-    /// Preprocesses a frame into the arena; returns its cost.
-    fn stage_frame(
+    /// [`Device::session`] with `frame` preprocessed into the arena; returns its cost too.
+    fn staged(
         &mut self,
         frame: &Frame<'_>,
         arena: &mut [u8],
         rx_len: usize,
-    ) -> Result<u32, ErrorCode> {
-        let model = active_model(&self.parts, &self.boot)?;
-        embed::stage(&model, frame, arena, rx_len, &mut self.board)
+    ) -> Result<(Session<'_, P, B>, u32), ErrorCode> {
+        let mut session = self.session()?;
+        let preprocess = session.stage(frame, arena, rx_len)?;
+        Ok((session, preprocess))
     }
 
-    /// Embeds the staged frame.
-    pub(super) fn embed_staged(
-        &mut self,
-        rx: &mut [u8],
-        arena: &mut [u8],
-    ) -> Result<(Embedding, u32), ErrorCode> {
-        let model = active_model(&self.parts, &self.boot)?;
-        embed::run(&model, rx, arena, &mut self.board)
+    /// The serving model, parsed (and so CRC-checked) once for this request, with the rest of
+    /// the device a model command needs.
+    fn session(&mut self) -> Result<Session<'_, P, B>, ErrorCode> {
+        let active = self.boot.active.ok_or(ErrorCode::NoModel)?;
+        let slot = match active.slot {
+            Slot::A => &self.parts.slot_a,
+            Slot::B => &self.parts.slot_b,
+        };
+        Ok(Session {
+            model: Model::parse(slot.mapped()).map_err(|_| ErrorCode::NoModel)?,
+            store: &mut self.parts.store,
+            board: &mut self.board,
+            enrolment: &mut self.enrolment,
+        })
     }
 
     fn info(&mut self, rx_len: usize, arena_len: usize) -> Response {
@@ -227,29 +241,18 @@ impl<P: Partition, B: Platform> Device<P, B> {
         })
     }
 
-    fn self_test(&mut self, arena: &mut [u8]) -> Result<Response, ErrorCode> {
-        let model = active_model(&self.parts, &self.boot)?;
-        let mut embedding = [0i8; EMBEDDING_MAX];
-        let embedding = embedding
-            .get_mut(..model.embedding_dim())
-            .ok_or(ErrorCode::UnsupportedModel)?;
-        let start = self.board.now();
-        let result = model.check_golden(arena, embedding);
-        let cost = self.board.now().wrapping_sub(start);
-        let vectors = model.header().golden_count;
-        let mismatch = match result {
-            Ok(_) => None,
-            Err(crate::blob::EngineError::GoldenMismatch {
-                vector, element, ..
-            }) => Some(GoldenMismatch { vector, element }),
-            Err(_) => return Err(ErrorCode::UnsupportedModel),
-        };
-        Ok(Response::SelfTest(SelfTestReport {
-            passed: mismatch.is_none(),
-            vectors,
-            mismatch,
-            cost,
-        }))
+    fn delete(&mut self, id: &str) -> Result<Response, ErrorCode> {
+        let storage = |_| ErrorCode::Storage;
+        if store::get(&mut self.parts.store, id)
+            .map_err(storage)?
+            .is_none()
+        {
+            return Err(ErrorCode::UnknownId);
+        }
+        store::remove(&mut self.parts.store, id).map_err(storage)?;
+        Ok(Response::Deleted {
+            templates: store::count(&mut self.parts.store).map_err(storage)?,
+        })
     }
 
     fn model_begin(&mut self, len: u32, crc: u32) -> Result<Response, ErrorCode> {

@@ -1,9 +1,9 @@
-//! The people commands: enrol, delete, verify (1:1), identify (1:N), and the per-layer profile.
+//! The model commands: self-test, enrol, verify (1:1), identify (1:N) and the per-layer
+//! profile, run in a [`Session`] that parsed the serving model once for the request.
 
-use super::app::{
-    active_model, model_tag, Device, Enrolment, MAX_ENROLL_FRAMES, TEMPLATE_CAPACITY,
-};
+use super::app::{model_tag, Enrolment, MAX_ENROLL_FRAMES, TEMPLATE_CAPACITY};
 use super::{embed, store, template, Partition, Platform};
+use crate::blob::Model;
 use crate::distance::squared_l2_i8;
 use crate::protocol::*;
 
@@ -11,44 +11,84 @@ fn storage<T>(result: Result<T, store::StoreError>) -> Result<T, ErrorCode> {
     result.map_err(|_| ErrorCode::Storage)
 }
 
-impl<P: Partition, B: Platform> Device<P, B> {
-    /// Fails unless `id` is non-empty, not stored, and the store has room.
-    fn check_new(&mut self, id: &str) -> Result<(), ErrorCode> {
-        if id.is_empty() {
-            return Err(ErrorCode::BadId);
-        }
-        let ids = storage(store::list(&mut self.parts.store))?;
-        if ids.iter().any(|stored| stored.as_str() == id) {
-            return Err(ErrorCode::DuplicateId);
-        }
-        if ids.len() >= usize::from(TEMPLATE_CAPACITY) {
-            return Err(ErrorCode::StoreFull);
-        }
-        Ok(())
+/// Fails unless `id` is non-empty, not stored, and the store has room.
+pub(super) fn check_new<P: Partition>(store: &mut P, id: &str) -> Result<(), ErrorCode> {
+    if id.is_empty() {
+        return Err(ErrorCode::BadId);
+    }
+    let ids = storage(store::list(store))?;
+    if ids.iter().any(|stored| stored.as_str() == id) {
+        return Err(ErrorCode::DuplicateId);
+    }
+    if ids.len() >= usize::from(TEMPLATE_CAPACITY) {
+        return Err(ErrorCode::StoreFull);
+    }
+    Ok(())
+}
+
+/// The serving model and the parts of the device a model command uses.
+pub(super) struct Session<'d, P, B> {
+    pub model: Model<'d>,
+    pub store: &'d mut P,
+    pub board: &'d mut B,
+    pub enrolment: &'d mut Option<Enrolment>,
+}
+
+impl<P: Partition, B: Platform> Session<'_, P, B> {
+    /// Preprocesses `frame` into the arena ([`embed::stage`]); returns the cost.
+    pub fn stage(
+        &mut self,
+        frame: &Frame<'_>,
+        arena: &mut [u8],
+        rx_len: usize,
+    ) -> Result<u32, ErrorCode> {
+        embed::stage(&self.model, frame, arena, rx_len, self.board)
     }
 
-    pub(super) fn enroll(
+    /// Embeds the staged frame ([`embed::run`]).
+    fn embed(&mut self, rx: &mut [u8], arena: &mut [u8]) -> Result<(Embedding, u32), ErrorCode> {
+        embed::run(&self.model, rx, arena, self.board)
+    }
+
+    pub fn self_test(&mut self, arena: &mut [u8]) -> Result<Response, ErrorCode> {
+        let mut embedding = [0i8; EMBEDDING_MAX];
+        let embedding = embedding
+            .get_mut(..self.model.embedding_dim())
+            .ok_or(ErrorCode::UnsupportedModel)?;
+        let start = self.board.now();
+        let result = self.model.check_golden(arena, embedding);
+        let cost = self.board.now().wrapping_sub(start);
+        let mismatch = match result {
+            Ok(_) => None,
+            Err(crate::blob::EngineError::GoldenMismatch {
+                vector, element, ..
+            }) => Some(GoldenMismatch { vector, element }),
+            Err(_) => return Err(ErrorCode::UnsupportedModel),
+        };
+        Ok(Response::SelfTest(SelfTestReport {
+            passed: mismatch.is_none(),
+            vectors: self.model.header().golden_count,
+            mismatch,
+            cost,
+        }))
+    }
+
+    pub fn enroll(
         &mut self,
         id: PersonId,
         rx: &mut [u8],
         arena: &mut [u8],
     ) -> Result<Response, ErrorCode> {
-        self.check_new(&id)?;
-        let (embedding, _) = self.embed_staged(rx, arena)?;
-        let tag = model_tag(&active_model(&self.parts, &self.boot)?);
-        let same = self
-            .enrolment
-            .as_ref()
-            .is_some_and(|e| e.id == id && e.tag == tag);
-        if !same {
-            self.enrolment = Some(Enrolment {
-                id,
-                tag,
-                frames: 0,
-                sum: [0; EMBEDDING_MAX],
-            });
-        }
-        let enrolment = self.enrolment.as_mut().ok_or(ErrorCode::NoEnrollment)?;
+        check_new(self.store, &id)?;
+        let (embedding, _) = self.embed(rx, arena)?;
+        let tag = model_tag(&self.model);
+        let pending = self.enrolment.take_if(|e| e.id == id && e.tag == tag);
+        let enrolment = self.enrolment.insert(pending.unwrap_or(Enrolment {
+            id,
+            tag,
+            frames: 0,
+            sum: [0; EMBEDDING_MAX],
+        }));
         if enrolment.frames >= MAX_ENROLL_FRAMES {
             return Err(ErrorCode::TooManyFrames);
         }
@@ -60,53 +100,45 @@ impl<P: Partition, B: Platform> Device<P, B> {
         })
     }
 
-    pub(super) fn enroll_commit(&mut self, id: &str) -> Result<Response, ErrorCode> {
-        let model = active_model(&self.parts, &self.boot)?;
-        let (tag, dim) = (model_tag(&model), model.embedding_dim());
+    pub fn enroll_commit(&mut self, id: &str) -> Result<Response, ErrorCode> {
+        let (tag, dim) = (model_tag(&self.model), self.model.embedding_dim());
         let pending = self
             .enrolment
             .take_if(|e| e.id.as_str() == id && e.tag == tag)
             .ok_or(ErrorCode::NoEnrollment)?;
-        if let Err(e) = self.check_new(id) {
+        if let Err(e) = check_new(self.store, id) {
             // Keep the frames: the host may delete the old template and commit again.
-            self.enrolment = Some(pending);
+            *self.enrolment = Some(pending);
             return Err(e);
         }
         let mut values = [0i8; EMBEDDING_MAX];
         let values = values.get_mut(..dim).ok_or(ErrorCode::UnsupportedModel)?;
-        template::mean_template(&pending.sum[..dim], values);
-        storage(store::insert(&mut self.parts.store, id, &tag, values))?;
+        template::mean_template(
+            pending.sum.get(..dim).ok_or(ErrorCode::UnsupportedModel)?,
+            values,
+        );
+        storage(store::insert(self.store, id, &tag, values))?;
         Ok(Response::EnrollCommitted {
             frames: pending.frames,
-            templates: storage(store::count(&mut self.parts.store))?,
+            templates: storage(store::count(self.store))?,
         })
     }
 
-    pub(super) fn delete(&mut self, id: &str) -> Result<Response, ErrorCode> {
-        if storage(store::get(&mut self.parts.store, id))?.is_none() {
-            return Err(ErrorCode::UnknownId);
-        }
-        storage(store::remove(&mut self.parts.store, id))?;
-        Ok(Response::Deleted {
-            templates: storage(store::count(&mut self.parts.store))?,
-        })
-    }
-
-    pub(super) fn verify(
+    pub fn verify(
         &mut self,
         id: &str,
         preprocess: u32,
         rx: &mut [u8],
         arena: &mut [u8],
     ) -> Result<Response, ErrorCode> {
-        let template =
-            storage(store::get(&mut self.parts.store, id))?.ok_or(ErrorCode::UnknownId)?;
-        let model = active_model(&self.parts, &self.boot)?;
-        let threshold = model.header().threshold;
-        if template.tag != model_tag(&model) || template.values.len() != model.embedding_dim() {
+        let template = storage(store::get(self.store, id))?.ok_or(ErrorCode::UnknownId)?;
+        if template.tag != model_tag(&self.model)
+            || template.values.len() != self.model.embedding_dim()
+        {
             return Err(ErrorCode::StaleTemplate);
         }
-        let (embedding, embed) = self.embed_staged(rx, arena)?;
+        let (embedding, embed) = self.embed(rx, arena)?;
+        let threshold = self.model.header().threshold;
         let distance =
             squared_l2_i8(&embedding, &template.values).map_err(|_| ErrorCode::Engine)?;
         Ok(Response::Verify(VerifyReport {
@@ -118,26 +150,24 @@ impl<P: Partition, B: Platform> Device<P, B> {
         }))
     }
 
-    pub(super) fn identify(
+    pub fn identify(
         &mut self,
         preprocess: u32,
         rx: &mut [u8],
         arena: &mut [u8],
     ) -> Result<Response, ErrorCode> {
-        let (embedding, embed) = self.embed_staged(rx, arena)?;
-        let model = active_model(&self.parts, &self.boot)?;
-        let (tag, threshold) = (model_tag(&model), model.header().threshold);
+        let (embedding, embed) = self.embed(rx, arena)?;
+        let (tag, threshold) = (model_tag(&self.model), self.model.header().threshold);
         let mut best: Option<Candidate> = None;
         let mut compared = 0u16;
-        storage(store::for_each(&mut self.parts.store, |id, value| {
+        storage(store::for_each(self.store, |id, value| {
             let Some((item_tag, values)) = store::split_value(value) else {
                 return;
             };
             if item_tag != tag || values.len() != embedding.len() {
                 return;
             }
-            let values: &[i8] = bytemuck::cast_slice(values);
-            if let Ok(distance) = squared_l2_i8(&embedding, values) {
+            if let Ok(distance) = squared_l2_i8(&embedding, bytemuck::cast_slice(values)) {
                 compared = compared.saturating_add(1);
                 if best.as_ref().is_none_or(|b| distance < b.distance) {
                     best = Some(Candidate {
@@ -157,16 +187,15 @@ impl<P: Partition, B: Platform> Device<P, B> {
         }))
     }
 
-    pub(super) fn profile(
+    pub fn profile(
         &mut self,
         preprocess: u32,
         rx: &mut [u8],
         arena: &mut [u8],
     ) -> Result<Response, ErrorCode> {
-        let model = active_model(&self.parts, &self.boot)?;
+        let model = self.model;
         embed::place_input(&model, rx, arena)?;
-        let layers = embed::profile_layers(&model, rx, arena, &mut self.board)?;
-        // `profile_layers` left the arena's start overwritten: stage the input again from rx.
+        let layers = embed::profile_layers(&model, rx, arena, self.board)?;
         let input: &[i8] =
             bytemuck::cast_slice(rx.get(..model.input_len()).ok_or(ErrorCode::Engine)?);
         let mut values = [0i8; EMBEDDING_MAX];
