@@ -169,3 +169,63 @@ pub fn write<P: Partition>(boot: &mut P, page: usize, record: &BootRecord) -> Re
     boot.erase(from, from + P::ERASE_SIZE as u32)?;
     boot.write(from, &record.encode())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_round_trip_and_every_bit_flip_is_refused() {
+        let record = BootRecord {
+            seq: 0x0102_0304,
+            slot: Slot::B,
+            len: 158_440,
+            crc: 0xCAFE_F00D,
+        };
+        let bytes = record.encode();
+        assert_eq!(BootRecord::decode(&bytes), Some(record));
+        for bit in 0..RECORD_LEN * 8 {
+            let mut torn = bytes;
+            torn[bit / 8] ^= 1 << (bit % 8);
+            assert_eq!(BootRecord::decode(&torn), None, "bit {bit}");
+        }
+        // Erased flash, a partly programmed record, too few bytes.
+        assert_eq!(BootRecord::decode(&[0xFF; RECORD_LEN]), None);
+        let mut partial = [0xFF; RECORD_LEN];
+        partial[..24].copy_from_slice(&bytes[..24]);
+        assert_eq!(BootRecord::decode(&partial), None);
+        assert_eq!(BootRecord::decode(&bytes[..RECORD_LEN - 1]), None);
+    }
+
+    #[test]
+    fn the_next_record_never_overwrites_the_active_one() {
+        let r = |seq| {
+            Some(BootRecord {
+                seq,
+                slot: Slot::A,
+                len: 0,
+                crc: 0,
+            })
+        };
+        let state = |active_page: Option<usize>, records| BootState {
+            active: Some(Active {
+                slot: Slot::A,
+                version: 0,
+                page: active_page,
+            }),
+            max_seq: 0,
+            records,
+        };
+        let cases = [
+            ("active in page 0", state(Some(0), [r(5), r(4)]), 1),
+            ("active in page 1", state(Some(1), [r(5), r(4)]), 0),
+            ("factory, both pages empty", state(None, [None, None]), 0),
+            ("factory, page 0 used", state(None, [r(1), None]), 1),
+            ("factory, page 1 older", state(None, [r(3), r(2)]), 1),
+            ("factory, page 0 older", state(None, [r(2), r(3)]), 0),
+        ];
+        for (name, s, want) in cases {
+            assert_eq!(s.next_page(), want, "{name}");
+        }
+    }
+}

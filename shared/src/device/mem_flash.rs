@@ -162,3 +162,59 @@ impl Partition for MemFlash<'_> {
         self.mem
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nor_rules() {
+        let mut mem = vec![0u8; 2 * ERASE_SIZE];
+        let mut flash = MemFlash::new(&mut mem, None);
+        flash.erase(0, ERASE_SIZE as u32).unwrap();
+        assert!(flash.mapped()[..ERASE_SIZE].iter().all(|&b| b == 0xFF));
+        assert!(flash.mapped()[ERASE_SIZE..].iter().all(|&b| b == 0));
+        // A program only clears bits: 0xF0 then 0x3C leaves 0x30.
+        flash.write(0, &[0xF0, 0xFF, 0xFF, 0x0F]).unwrap();
+        flash.write(0, &[0x3C, 0xFF, 0x00, 0xFF]).unwrap();
+        assert_eq!(&flash.mapped()[..4], &[0x30, 0xFF, 0x00, 0x0F]);
+        let refused = [
+            ("misaligned write", flash.write(2, &[0; 4])),
+            ("partial word", flash.write(0, &[0; 3])),
+            (
+                "write past the end",
+                flash.write(2 * ERASE_SIZE as u32, &[0; 4]),
+            ),
+            ("misaligned erase", flash.erase(1, ERASE_SIZE as u32)),
+            ("erase past the end", flash.erase(0, 3 * ERASE_SIZE as u32)),
+        ];
+        for (name, result) in refused {
+            assert!(
+                matches!(result, Err(MemFlashError::Refused(_))),
+                "{name}: {result:?}"
+            );
+        }
+        let mut byte = [0u8; 1];
+        assert!(flash.read(2 * ERASE_SIZE as u32, &mut byte).is_err());
+    }
+
+    #[test]
+    fn a_power_cut_lets_exactly_n_operations_complete() {
+        let mut mem = vec![0xFFu8; ERASE_SIZE];
+        let power = PowerCut::after(2);
+        let mut flash = MemFlash::new(&mut mem, Some(&power));
+        // Three words in one call: two are programmed, the third is not.
+        assert_eq!(flash.write(0, &[0; 12]), Err(MemFlashError::PowerCut));
+        assert!(power.is_off());
+        assert_eq!(power.operations(), 2);
+        assert_eq!(
+            &flash.mapped()[..12],
+            &[0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0xFF]
+        );
+        assert_eq!(
+            flash.erase(0, ERASE_SIZE as u32),
+            Err(MemFlashError::PowerCut)
+        );
+        assert_eq!(flash.mapped()[0], 0);
+    }
+}
