@@ -1,6 +1,19 @@
 //! Depthwise 2-D convolution (TFLite `DEPTHWISE_CONV_2D`, int8, per-channel, multiplier 1).
+//!
+//! The fast path (3×3 windows, the embedder's only kind) works one channel at a time: the
+//! channel's nine weights and constants stay in registers, and the input rows its windows
+//! need are gathered once each into a three-row ring, padded on both sides with the input
+//! zero point. Every window then has nine taps at fixed offsets, with no bounds or padding
+//! tests; since a padded tap reads `zp`, `Σ w·x − zp·Σ w` over all nine taps is exactly the
+//! reference's `Σ w·(x − zp)` over the taps inside the image. Other windows, rows longer than
+//! the ring and zero points outside int8 take the naive loop ([`DepthwiseConv2d::run_reference`]).
 
+use super::fixedpoint::Requantizer;
+use super::lanes::packable_zero_point;
 use super::{check_len, check_window, ChannelParams, KernelError, OutputStage, Shape, Window};
+
+/// Longest padded input row (`width + 2·padding`) the fast path's ring holds.
+const RING_ROW: usize = 68;
 
 /// A depthwise convolution layer's constants.
 #[derive(Debug, Clone, Copy)]
@@ -41,6 +54,86 @@ impl DepthwiseConv2d<'_> {
     /// Runs the convolution.
     pub fn run(&self, input: &[i8], output: &mut [i8]) -> Result<(), KernelError> {
         self.check(input, output)?;
+        let padded = self.input.width as usize + 2 * self.window.padding as usize;
+        if self.window.kernel == 3
+            && (self.window.stride == 1 || self.window.stride == 2)
+            && padded <= RING_ROW
+            && packable_zero_point(self.input_zero_point)
+        {
+            self.run_3x3(input, output);
+        } else {
+            self.run_reference(input, output);
+        }
+        Ok(())
+    }
+
+    /// Gathers padded input row `row` (`−padding ≤ row − padding < height + padding`) of
+    /// channel `c` into `slot`.
+    fn gather(&self, input: &[i8], c: usize, row: usize, slot: &mut [i8]) {
+        let (h, w) = (self.input.height as usize, self.input.width as usize);
+        let channels = self.input.channels as usize;
+        let pad = self.window.padding as usize;
+        let zp = self.input_zero_point as i8;
+        slot.fill(zp);
+        if row < pad || row - pad >= h {
+            return;
+        }
+        let start = (row - pad) * w * channels + c;
+        let pixels = input.get(start..).unwrap_or(&[]).iter().step_by(channels);
+        for (dst, &x) in slot[pad..pad + w].iter_mut().zip(pixels) {
+            *dst = x;
+        }
+    }
+
+    fn run_3x3(&self, input: &[i8], output: &mut [i8]) {
+        let channels = self.input.channels as usize;
+        let (oh, ow) = (self.output.height as usize, self.output.width as usize);
+        let stride = self.window.stride as usize;
+        let row_len = self.input.width as usize + 2 * self.window.padding as usize;
+        let mut ring = [[0i8; RING_ROW]; 3];
+        for (c, param) in self.channels.iter().enumerate().take(channels) {
+            let w: [i32; 9] = core::array::from_fn(|t| {
+                i32::from(self.weights.get(t * channels + c).copied().unwrap_or(0))
+            });
+            let sum_w: i32 = w.iter().sum();
+            let fold = sum_w.wrapping_mul(self.input_zero_point).wrapping_neg();
+            let taps = Taps {
+                w,
+                fold,
+                bias: param.bias,
+                requantize: Requantizer::new(param.requantize),
+                stage: self.stage,
+                c,
+            };
+            let mut held = [usize::MAX; 3];
+            for oy in 0..oh {
+                let top = oy * stride;
+                for row in top..top + 3 {
+                    if held[row % 3] != row {
+                        self.gather(input, c, row, &mut ring[row % 3][..row_len]);
+                        held[row % 3] = row;
+                    }
+                }
+                let rows = [
+                    &ring[top % 3][..row_len],
+                    &ring[(top + 1) % 3][..row_len],
+                    &ring[(top + 2) % 3][..row_len],
+                ];
+                let out = output
+                    .get_mut(oy * ow * channels..(oy + 1) * ow * channels)
+                    .unwrap_or(&mut [])
+                    .chunks_exact_mut(channels);
+                if stride == 1 {
+                    taps.row::<1, 4>(rows, out, ow);
+                } else {
+                    taps.row::<2, 5>(rows, out, ow);
+                }
+            }
+        }
+    }
+
+    /// The naive loop: the reference of [`Self::run`] (lengths already checked).
+    pub(crate) fn run_reference(&self, input: &[i8], output: &mut [i8]) {
         let (ih, iw) = (self.input.height as isize, self.input.width as isize);
         let channels = self.input.channels as usize;
         let (oh, ow) = (self.output.height as usize, self.output.width as usize);
@@ -69,11 +162,82 @@ impl DepthwiseConv2d<'_> {
                             );
                         }
                     }
-                    let acc = acc.wrapping_add(param.bias);
-                    output[out_at + c] = self.stage.finish(param.requantize.apply(acc));
+                    output[out_at + c] = param.output(acc, self.stage);
                 }
             }
         }
-        Ok(())
+    }
+}
+
+/// One channel's nine weights (`[ky][kx]`), zero-point fold and output constants.
+struct Taps {
+    w: [i32; 9],
+    fold: i32,
+    bias: i32,
+    requantize: Requantizer,
+    stage: OutputStage,
+    c: usize,
+}
+
+impl Taps {
+    #[inline(always)]
+    fn finish(&self, acc: i32, pixel: &mut [i8]) {
+        let acc = acc.wrapping_add(self.fold).wrapping_add(self.bias);
+        if let Some(slot) = pixel.get_mut(self.c) {
+            *slot = self.stage.finish(self.requantize.apply(acc));
+        }
+    }
+
+    /// `Σ w·x` of the window whose left column is `at` in three row segments.
+    #[inline(always)]
+    fn window<const N: usize>(&self, rows: [&[i8; N]; 3], at: usize) -> i32 {
+        let w = &self.w;
+        let [r0, r1, r2] = rows;
+        w[0] * i32::from(r0[at])
+            + w[1] * i32::from(r0[at + 1])
+            + w[2] * i32::from(r0[at + 2])
+            + w[3] * i32::from(r1[at])
+            + w[4] * i32::from(r1[at + 1])
+            + w[5] * i32::from(r1[at + 2])
+            + w[6] * i32::from(r2[at])
+            + w[7] * i32::from(r2[at + 1])
+            + w[8] * i32::from(r2[at + 2])
+    }
+
+    /// One output row at stride `S` (segments of `N = 3 + S` columns), two outputs at a time.
+    fn row<'o, const S: usize, const N: usize>(
+        &self,
+        rows: [&[i8]; 3],
+        mut out: impl Iterator<Item = &'o mut [i8]>,
+        width: usize,
+    ) {
+        let [r0, r1, r2] = rows;
+        let segment =
+            |r: &'_ [i8], at: usize| -> Option<[i8; N]> { r.get(at..at + N)?.try_into().ok() };
+        let mut ox = 0;
+        while ox + 2 <= width {
+            let at = ox * S;
+            let (Some(c0), Some(c1), Some(c2)) =
+                (segment(r0, at), segment(r1, at), segment(r2, at))
+            else {
+                return;
+            };
+            let (Some(a), Some(b)) = (out.next(), out.next()) else {
+                return;
+            };
+            let cols = [&c0, &c1, &c2];
+            self.finish(self.window(cols, 0), a);
+            self.finish(self.window(cols, S), b);
+            ox += 2;
+        }
+        if ox < width {
+            let segment3 =
+                |r: &'_ [i8]| -> Option<[i8; 3]> { r.get(ox * S..ox * S + 3)?.try_into().ok() };
+            if let (Some(c0), Some(c1), Some(c2), Some(a)) =
+                (segment3(r0), segment3(r1), segment3(r2), out.next())
+            {
+                self.finish(self.window([&c0, &c1, &c2], 0), a);
+            }
+        }
     }
 }

@@ -100,6 +100,50 @@ impl QuantizedMultiplier {
     }
 }
 
+/// A [`QuantizedMultiplier`] prepared for applying to many values (a kernel's channel): for a
+/// right shift `e ≥ 1` it precomputes the 64-bit nudge of [`QuantizedMultiplier::apply`]'s fused
+/// form, so each application is one multiply-accumulate, a sign mask and two shifts. Bit for bit
+/// [`QuantizedMultiplier::apply`] for every multiplier and shift.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Requantizer {
+    multiplier: QuantizedMultiplier,
+    /// `2^(30+e) + 2^30`; the nudge of a negative product is `2^31` less.
+    nudge: i64,
+    /// `e − 1`.
+    post_shift: u32,
+}
+
+impl Requantizer {
+    /// Prepares `multiplier`.
+    #[inline(always)]
+    pub fn new(multiplier: QuantizedMultiplier) -> Self {
+        let e = if multiplier.shift < -MAX_RIGHT_SHIFT {
+            MAX_RIGHT_SHIFT
+        } else {
+            -multiplier.shift
+        };
+        let e = if e < 1 { 1 } else { e } as u32;
+        Self {
+            multiplier,
+            nudge: (1i64 << (30 + e)) + (1 << 30),
+            post_shift: e - 1,
+        }
+    }
+
+    /// [`QuantizedMultiplier::apply`].
+    #[inline(always)]
+    pub fn apply(&self, x: i32) -> i32 {
+        let m = self.multiplier.multiplier;
+        if self.multiplier.shift >= 0 {
+            return self.multiplier.apply(x);
+        }
+        // The product's sign, when it is not 0 (a zero product gives 0 with either nudge).
+        let negative = (x ^ m) >> 31;
+        let nudge = self.nudge + (i64::from(negative) << 31);
+        (((i64::from(x) * i64::from(m) + nudge) >> 32) as i32) >> self.post_shift
+    }
+}
+
 /// gemmlowp `SaturatingRoundingDoublingHighMul`: `round(a·b / 2^31)` with ties away from zero,
 /// saturating the single overflowing case `a = b = i32::MIN`.
 #[inline]

@@ -143,10 +143,16 @@ fn apply_is_the_reference_on_edge_values_and_every_shift() {
         for &multiplier in &EDGE_VALUES {
             for &x in &EDGE_VALUES {
                 let q = QuantizedMultiplier { multiplier, shift };
+                let reference = multiply_by_quantized_multiplier(x, multiplier, shift);
                 assert_eq!(
                     q.apply(x),
-                    multiply_by_quantized_multiplier(x, multiplier, shift),
+                    reference,
                     "x {x} multiplier {multiplier} shift {shift}"
+                );
+                assert_eq!(
+                    Requantizer::new(q).apply(x),
+                    reference,
+                    "prepared: x {x} multiplier {multiplier} shift {shift}"
                 );
             }
         }
@@ -163,7 +169,9 @@ proptest! {
         shift in -40i32..=40,
     ) {
         let q = QuantizedMultiplier { multiplier, shift };
-        prop_assert_eq!(q.apply(x), multiply_by_quantized_multiplier(x, multiplier, shift));
+        let reference = multiply_by_quantized_multiplier(x, multiplier, shift);
+        prop_assert_eq!(q.apply(x), reference);
+        prop_assert_eq!(Requantizer::new(q).apply(x), reference);
     }
 
     /// Small accumulators, as the kernels produce them.
@@ -174,7 +182,9 @@ proptest! {
         shift in -31i32..=30,
     ) {
         let q = QuantizedMultiplier { multiplier, shift };
-        prop_assert_eq!(q.apply(x), multiply_by_quantized_multiplier(x, multiplier, shift));
+        let reference = multiply_by_quantized_multiplier(x, multiplier, shift);
+        prop_assert_eq!(q.apply(x), reference);
+        prop_assert_eq!(Requantizer::new(q).apply(x), reference);
     }
 
     #[test]

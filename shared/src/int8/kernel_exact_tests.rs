@@ -4,6 +4,7 @@
 //! and data biased towards the extremes −128 and 127.
 
 use super::channel::CHANNEL_BYTES;
+use super::depthwise::DepthwiseConv2d;
 use super::pointwise::PointwiseConv;
 use super::*;
 use proptest::prelude::*;
@@ -83,5 +84,43 @@ proptest! {
         let mut scratch = vec![0i8; c_in];
         pw.run_in_place(&mut buffer, &mut scratch).unwrap();
         prop_assert_eq!(&buffer[..pixels * c_out], &expected[..]);
+    }
+
+    #[test]
+    fn depthwise_is_its_reference_byte_for_byte(
+        h in 1u16..9,
+        w in prop_oneof![1u16..9, 60u16..70],
+        c in prop_oneof![1u16..6, 15u16..18],
+        kernel in prop_oneof![4 => Just(3u8), 1 => Just(1u8), 1 => Just(5u8)],
+        stride in prop_oneof![4 => 1u8..=2, 1 => Just(3u8)],
+        padding in 0u8..=2,
+        zp in zero_point(),
+        stage in stage(),
+        input in data(8 * 69 * 17),
+        weights in data(25 * 17),
+        params in channels(17),
+    ) {
+        let window = Window { kernel, stride, padding };
+        let (Some(oh), Some(ow)) = (window.output_side(h), window.output_side(w)) else {
+            return Ok(());
+        };
+        let shape = Shape::new(h, w, c);
+        let k = kernel as usize;
+        let dw = DepthwiseConv2d {
+            input: shape,
+            output: Shape::new(oh, ow, c),
+            window,
+            input_zero_point: zp,
+            weights: &weights[..k * k * c as usize],
+            channels: ChannelParams::new(&params[..c as usize * CHANNEL_BYTES]).unwrap(),
+            stage,
+        };
+        let input = &input[..shape.len()];
+        let out_len = Shape::new(oh, ow, c).len();
+        let mut expected = vec![0i8; out_len];
+        dw.run_reference(input, &mut expected);
+        let mut out = vec![0i8; out_len];
+        dw.run(input, &mut out).unwrap();
+        prop_assert_eq!(out, expected);
     }
 }
