@@ -1,5 +1,12 @@
 //! General 2-D convolution (TFLite `CONV_2D`, int8, per-channel): the stem of the embedder.
+//!
+//! The fast path ([`super::lanes`]) takes output pixels two at a time: both receptive fields
+//! are packed, tap by tap in the filters' `[ky][kx][c_in]` order, into one word per tap (a tap
+//! in the padding packs as 0, which is what the reference's skipped tap adds), and every pair
+//! of filters is then two weight rows against that buffer. Windows of more than [`MAX_TAPS`]
+//! taps and zero points outside int8 take the naive loop ([`Conv2d::run_reference`]).
 
+use super::lanes::{pack, packable_zero_point, pair_outputs, MAX_TAPS};
 use super::{check_len, check_window, ChannelParams, KernelError, OutputStage, Shape, Window};
 
 /// A convolution layer's constants.
@@ -44,6 +51,99 @@ impl Conv2d<'_> {
     /// Runs the convolution.
     pub fn run(&self, input: &[i8], output: &mut [i8]) -> Result<(), KernelError> {
         self.check(input, output)?;
+        let taps = self.weight_len() / (self.output.channels as usize).max(1);
+        if taps == 0 || taps > MAX_TAPS || !packable_zero_point(self.input_zero_point) {
+            self.run_reference(input, output);
+            return Ok(());
+        }
+        let (ow, co) = (self.output.width as usize, self.output.channels as usize);
+        let mut packed = [0i32; MAX_TAPS];
+        let packed = &mut packed[..taps];
+        let mut pairs = output.chunks_exact_mut(2 * co);
+        let mut pixel = 0;
+        for pair in &mut pairs {
+            self.receptive_field(input, pixel / ow, pixel % ow, packed, false);
+            let next = pixel + 1;
+            self.receptive_field(input, next / ow, next % ow, packed, true);
+            let (out_a, out_b) = pair.split_at_mut(co);
+            pair_outputs(
+                packed,
+                self.weights,
+                self.channels,
+                self.stage,
+                out_a,
+                out_b,
+            );
+            pixel += 2;
+        }
+        let last = pairs.into_remainder();
+        if !last.is_empty() {
+            self.receptive_field(input, pixel / ow, pixel % ow, packed, false);
+            self.single(packed, last);
+        }
+        Ok(())
+    }
+
+    /// One output pixel from its unpacked receptive field (the last of an odd count).
+    fn single(&self, field: &[i32], out: &mut [i8]) {
+        for ((filter, param), slot) in self
+            .weights
+            .chunks_exact(field.len())
+            .zip(self.channels.iter())
+            .zip(out.iter_mut())
+        {
+            let acc = filter
+                .iter()
+                .zip(field)
+                .fold(0i32, |acc, (&w, &p)| acc.wrapping_add(i32::from(w) * p));
+            *slot = param.output(acc, self.stage);
+        }
+    }
+
+    /// Writes `x − zp` of output pixel `(oy, ox)`'s receptive field (0 in the padding) into
+    /// lane `b` (`high`) or lane `a` (overwriting) of `packed`.
+    fn receptive_field(&self, input: &[i8], oy: usize, ox: usize, packed: &mut [i32], high: bool) {
+        let (ih, iw, ci) = (
+            self.input.height as usize,
+            self.input.width as usize,
+            self.input.channels as usize,
+        );
+        let k = self.window.kernel as usize;
+        let (stride, pad) = (self.window.stride as usize, self.window.padding as usize);
+        let zp = self.input_zero_point;
+        let mut taps = packed.chunks_exact_mut(ci);
+        for ky in 0..k {
+            let iy = (oy * stride + ky).wrapping_sub(pad);
+            for kx in 0..k {
+                let ix = (ox * stride + kx).wrapping_sub(pad);
+                let Some(slots) = taps.next() else {
+                    return;
+                };
+                let pixel = if iy < ih && ix < iw {
+                    input.get((iy * iw + ix) * ci..(iy * iw + ix + 1) * ci)
+                } else {
+                    None
+                };
+                match (pixel, high) {
+                    (Some(pixel), false) => {
+                        for (slot, &x) in slots.iter_mut().zip(pixel) {
+                            *slot = i32::from(x) - zp;
+                        }
+                    }
+                    (Some(pixel), true) => {
+                        for (slot, &x) in slots.iter_mut().zip(pixel) {
+                            *slot = pack(*slot, i32::from(x) - zp);
+                        }
+                    }
+                    (None, false) => slots.fill(0),
+                    (None, true) => {}
+                }
+            }
+        }
+    }
+
+    /// The naive loop: the reference of [`Self::run`] (lengths already checked).
+    pub(crate) fn run_reference(&self, input: &[i8], output: &mut [i8]) {
         let (ih, iw, ci) = (
             self.input.height as isize,
             self.input.width as isize,
@@ -83,13 +183,11 @@ impl Conv2d<'_> {
                             }
                         }
                     }
-                    let acc = acc.wrapping_add(param.bias);
                     if let Some(slot) = out.next() {
-                        *slot = self.stage.finish(param.requantize.apply(acc));
+                        *slot = param.output(acc, self.stage);
                     }
                 }
             }
         }
-        Ok(())
     }
 }

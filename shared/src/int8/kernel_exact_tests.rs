@@ -4,6 +4,7 @@
 //! and data biased towards the extremes −128 and 127.
 
 use super::channel::CHANNEL_BYTES;
+use super::conv2d::Conv2d;
 use super::depthwise::DepthwiseConv2d;
 use super::pointwise::PointwiseConv;
 use super::*;
@@ -121,6 +122,45 @@ proptest! {
         dw.run_reference(input, &mut expected);
         let mut out = vec![0i8; out_len];
         dw.run(input, &mut out).unwrap();
+        prop_assert_eq!(out, expected);
+    }
+
+    #[test]
+    fn conv2d_is_its_reference_byte_for_byte(
+        h in 1u16..8,
+        w in 1u16..8,
+        c_in in prop_oneof![1u16..4, 14u16..16],
+        c_out in 1u16..8,
+        kernel in prop_oneof![4 => Just(3u8), 1 => Just(1u8), 1 => Just(2u8)],
+        stride in 1u8..=3,
+        padding in 0u8..=2,
+        zp in zero_point(),
+        stage in stage(),
+        input in data(7 * 7 * 15),
+        weights in data(7 * 9 * 15),
+        params in channels(7),
+    ) {
+        let window = Window { kernel, stride, padding };
+        let (Some(oh), Some(ow)) = (window.output_side(h), window.output_side(w)) else {
+            return Ok(());
+        };
+        let shape = Shape::new(h, w, c_in);
+        let k = kernel as usize;
+        let conv = Conv2d {
+            input: shape,
+            output: Shape::new(oh, ow, c_out),
+            window,
+            input_zero_point: zp,
+            weights: &weights[..c_out as usize * k * k * c_in as usize],
+            channels: ChannelParams::new(&params[..c_out as usize * CHANNEL_BYTES]).unwrap(),
+            stage,
+        };
+        let input = &input[..shape.len()];
+        let out_len = Shape::new(oh, ow, c_out).len();
+        let mut expected = vec![0i8; out_len];
+        conv.run_reference(input, &mut expected);
+        let mut out = vec![0i8; out_len];
+        conv.run(input, &mut out).unwrap();
         prop_assert_eq!(out, expected);
     }
 }

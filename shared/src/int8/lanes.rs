@@ -9,6 +9,8 @@
 //! (`128 · 128 · 255 < 2^22`), so [`unpack`] recovers both sums exactly, and they equal (mod 2^32,
 //! as the reference kernels wrap) the `i32` sums of the naive loops bit for bit.
 
+use super::{ChannelParams, OutputStage};
+
 /// Bit position of the second pixel's lane.
 pub(crate) const LANE_SHIFT: u32 = 23;
 
@@ -80,6 +82,48 @@ pub(crate) fn dot2(packed: &[i32], w0: &[i8], w1: &[i8]) -> (i64, i64) {
         acc1 += i64::from(b) * p;
     }
     (acc0, acc1)
+}
+
+/// Both output pixels of a packed pair (`packed`: one word per tap, ≤ [`MAX_TAPS`]):
+/// `weights` holds one row of `packed.len()` taps per output channel, and `out_a` / `out_b`
+/// one byte per output channel.
+#[inline(always)]
+pub(crate) fn pair_outputs(
+    packed: &[i32],
+    weights: &[i8],
+    channels: ChannelParams<'_>,
+    stage: OutputStage,
+    out_a: &mut [i8],
+    out_b: &mut [i8],
+) {
+    let taps = packed.len();
+    if taps == 0 {
+        return;
+    }
+    let mut rows = weights.chunks_exact(2 * taps);
+    let mut params = channels.iter();
+    let mut a2 = out_a.chunks_exact_mut(2);
+    let mut b2 = out_b.chunks_exact_mut(2);
+    for ((two_rows, a), b) in (&mut rows).zip(&mut a2).zip(&mut b2) {
+        let (w0, w1) = two_rows.split_at(taps);
+        let (d0, d1) = dot2(packed, w0, w1);
+        let (Some(p0), Some(p1)) = (params.next(), params.next()) else {
+            return;
+        };
+        let ((a0, b0), (a1, b1)) = (unpack(d0), unpack(d1));
+        a[0] = p0.output(a0, stage);
+        a[1] = p1.output(a1, stage);
+        b[0] = p0.output(b0, stage);
+        b[1] = p1.output(b1, stage);
+    }
+    let last_row = rows.remainder();
+    let last_a = a2.into_remainder().first_mut();
+    let last_b = b2.into_remainder().first_mut();
+    if let (Some(p), Some(a), Some(b)) = (params.next(), last_a, last_b) {
+        let (sa, sb) = unpack(dot1(packed, last_row));
+        *a = p.output(sa, stage);
+        *b = p.output(sb, stage);
+    }
 }
 
 #[cfg(test)]

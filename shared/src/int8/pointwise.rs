@@ -11,7 +11,7 @@
 //! Inputs it cannot pack (more than [`MAX_TAPS`] channels, a zero point outside int8) take the
 //! naive loop, which is also the reference the tests compare with byte for byte.
 
-use super::lanes::{dot1, dot2, pack, packable_zero_point, unpack, MAX_TAPS};
+use super::lanes::{pack, packable_zero_point, pair_outputs, MAX_TAPS};
 use super::{check_len, ChannelParams, KernelError, OutputStage};
 
 /// A pointwise convolution layer's constants.
@@ -76,36 +76,6 @@ impl PointwiseConv<'_> {
         }
     }
 
-    /// Both output pixels of a packed pair (`c_out` bytes each).
-    fn pair(&self, packed: &[i32], out_a: &mut [i8], out_b: &mut [i8]) {
-        let c_in = packed.len();
-        let stage = self.stage;
-        let mut rows = self.weights.chunks_exact(2 * c_in);
-        let mut params = self.channels.iter();
-        let mut a2 = out_a.chunks_exact_mut(2);
-        let mut b2 = out_b.chunks_exact_mut(2);
-        for ((two_rows, a), b) in (&mut rows).zip(&mut a2).zip(&mut b2) {
-            let (w0, w1) = two_rows.split_at(c_in);
-            let (d0, d1) = dot2(packed, w0, w1);
-            let (Some(p0), Some(p1)) = (params.next(), params.next()) else {
-                return;
-            };
-            let ((a0, b0), (a1, b1)) = (unpack(d0), unpack(d1));
-            a[0] = p0.output(a0, stage);
-            a[1] = p1.output(a1, stage);
-            b[0] = p0.output(b0, stage);
-            b[1] = p1.output(b1, stage);
-        }
-        let last_row = rows.remainder();
-        let last_a = a2.into_remainder().first_mut();
-        let last_b = b2.into_remainder().first_mut();
-        if let (Some(p), Some(a), Some(b)) = (params.next(), last_a, last_b) {
-            let (sa, sb) = unpack(dot1(packed, last_row));
-            *a = p.output(sa, stage);
-            *b = p.output(sb, stage);
-        }
-    }
-
     /// Runs from `input` into a separate `output`.
     pub fn run(&self, input: &[i8], output: &mut [i8]) -> Result<(), KernelError> {
         self.check_constants()?;
@@ -124,7 +94,14 @@ impl PointwiseConv<'_> {
             let (a, b) = src.split_at(c_in);
             self.pack_pair(a, b, packed);
             let (out_a, out_b) = dst.split_at_mut(c_out);
-            self.pair(packed, out_a, out_b);
+            pair_outputs(
+                packed,
+                self.weights,
+                self.channels,
+                self.stage,
+                out_a,
+                out_b,
+            );
         }
         // An odd last pixel.
         self.pixel(src.remainder(), dst.into_remainder());
@@ -169,7 +146,14 @@ impl PointwiseConv<'_> {
                 let (a, b) = buffer[first * c_in..(first + 2) * c_in].split_at(c_in);
                 self.pack_pair(a, b, packed);
                 let (out_a, out_b) = buffer[first * c_out..(first + 2) * c_out].split_at_mut(c_out);
-                self.pair(packed, out_a, out_b);
+                pair_outputs(
+                    packed,
+                    self.weights,
+                    self.channels,
+                    self.stage,
+                    out_a,
+                    out_b,
+                );
                 first += 2;
             }
         }
