@@ -1,26 +1,64 @@
 //! facegate firmware for the Cortex-M4F, run under QEMU `mps2-an386`.
 //!
-//! Today it boots, runs the known-answer self-test of `facegate-shared` and reports each value on
-//! UART0 with its exact bit pattern, then runs the released int8 model's golden vectors (the blob
-//! is linked into flash) and prints every embedding, so the host can check that the device
-//! computes the very same bits; then it ends the emulation with a semihosting exit status
-//! (failure on panic or on a golden mismatch).
+//! The board module ([`board`]) is the only code that touches registers or semihosting; it hands
+//! the rest UART0 as an `embedded-io` stream, TIMER0 as the cost counter and the NOR flash's
+//! partitions as `embedded-storage` `NorFlash`es. What `main` does with them depends on the
+//! build:
+//! - `boot-report`: the boot report of the end-to-end boot tests: the known-answer self-test of
+//!   `facegate-shared` with each value's exact bit pattern, then the golden vectors of the model
+//!   in slot A (the factory model) with every embedding, then a semihosting exit status.
+//! - `board-check`: the board's own checks, driven over the UART (scripts/board_check.py).
 #![no_std]
 #![no_main]
 
 mod board;
+#[cfg(feature = "board-check")]
+mod checks;
+#[cfg(not(feature = "board-check"))]
 mod model_check;
+#[cfg(not(feature = "board-check"))]
 mod report;
+mod statics;
 
 use cortex_m_rt::entry;
 
+/// Activation arena bytes reserved for the model (the blob states what it needs; the engine
+/// refuses an arena that is too small). A static: counted in the RAM statics, not the stack.
+pub const ARENA_BYTES: usize = 33 * 1024;
+static ARENA: statics::StaticBuffer<ARENA_BYTES> = statics::StaticBuffer::new();
+
 #[entry]
 fn main() -> ! {
-    let mut uart = board::Uart0::new();
+    let board = match board::Board::take() {
+        Ok(board) => board,
+        Err(e) => {
+            cortex_m_semihosting::heprintln!("facegate: board start failed: {}", e);
+            board::exit(false)
+        }
+    };
+    let Some(arena) = ARENA.take() else {
+        board::exit(false)
+    };
+    run(board, arena)
+}
+
+#[cfg(feature = "board-check")]
+fn run(board: board::Board, arena: &'static mut [u8]) -> ! {
+    checks::run(board, arena)
+}
+
+#[cfg(not(feature = "board-check"))]
+fn run(board: board::Board, arena: &'static mut [u8]) -> ! {
+    let board::Board {
+        mut uart,
+        timer,
+        flash,
+    } = board;
     let mut ok = report::self_test(&mut uart).is_ok();
-    // The arena lives on the stack, inside the 64 KiB RAM budget the linker enforces.
-    let mut arena = [0u8; model_check::ARENA_BYTES];
-    ok &= model_check::run_golden(&mut uart, model_check::MODEL, &mut arena) == Ok(true);
+    let start = timer.ticks();
+    ok &= model_check::run_golden(&mut uart, flash.slot_a.mapped(), arena) == Ok(true);
+    let ticks = timer.ticks().wrapping_sub(start);
+    ok &= report::memory(&mut uart, ticks).is_ok();
     #[cfg(feature = "deliberate-panic")]
     report::deliberate_panic();
     board::exit(ok)

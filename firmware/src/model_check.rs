@@ -5,13 +5,6 @@
 use embedded_io::Write;
 use facegate_shared::blob::Model;
 
-/// The released int8 model, linked into flash.
-pub static MODEL: &[u8] = include_bytes!("../../models/facegate-v1.fgm");
-
-/// Activation arena bytes reserved for the model (the blob states what it needs; the engine
-/// refuses an arena that is too small).
-pub const ARENA_BYTES: usize = 40 * 1024;
-
 fn hex<W: Write>(out: &mut W, bytes: impl Iterator<Item = u8>) -> Result<(), W::Error> {
     for b in bytes {
         write!(out, "{b:02x}").map_err(super::report::fmt_error)?;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 #[test]
 fn firmware_boots_and_matches_the_host_bit_for_bit() {
-    let elf = build_firmware(&[]);
+    let elf = build_firmware(&["boot-report"]);
     let run = run_qemu(&elf, Duration::from_secs(60));
     assert!(
         run.status.success(),
@@ -36,7 +36,7 @@ fn firmware_boots_and_matches_the_host_bit_for_bit() {
 
 #[test]
 fn a_firmware_panic_reaches_the_host_as_a_failure() {
-    let elf = build_firmware(&["deliberate-panic"]);
+    let elf = build_firmware(&["boot-report", "deliberate-panic"]);
     let run = run_qemu(&elf, Duration::from_secs(60));
     assert!(
         !run.status.success(),
@@ -67,7 +67,7 @@ fn the_device_runs_the_released_int8_model_bit_exactly() {
     let blob =
         std::fs::read(facegate_e2e::workspace_root().join("models/facegate-v1.fgm")).unwrap();
     let model = Model::parse(&blob).unwrap();
-    let elf = build_firmware(&[]);
+    let elf = build_firmware(&["boot-report"]);
     let started = std::time::Instant::now();
     let run = run_qemu(&elf, Duration::from_secs(120));
     assert!(
