@@ -5,6 +5,7 @@
 //! `input1 = s₁ / twice_max`, `input2 = s₂ / twice_max`, `output = twice_max / (2^20 · s_out)`,
 //! each a [`QuantizedMultiplier`] with a non-positive shift.
 
+use super::fixedpoint::Requantizer;
 use super::{check_len, KernelError, OutputStage, QuantizedMultiplier};
 
 /// TFLite's `left_shift` for int8 addition.
@@ -117,8 +118,9 @@ impl Add {
     pub fn run(&self, a: &[i8], b: &[i8], output: &mut [i8]) -> Result<(), KernelError> {
         check_len("input2", a.len(), b.len())?;
         check_len("output", a.len(), output.len())?;
+        let prepared = Prepared::new(self);
         for ((o, &x), &y) in output.iter_mut().zip(a).zip(b) {
-            *o = self.element(x, y);
+            *o = prepared.element(x, y);
         }
         Ok(())
     }
@@ -126,9 +128,38 @@ impl Add {
     /// `b_and_output = a + b_and_output`.
     pub fn run_in_place(&self, a: &[i8], b_and_output: &mut [i8]) -> Result<(), KernelError> {
         check_len("input2", a.len(), b_and_output.len())?;
+        let prepared = Prepared::new(self);
         for (o, &x) in b_and_output.iter_mut().zip(a) {
-            *o = self.element(x, *o);
+            *o = prepared.element(x, *o);
         }
         Ok(())
+    }
+}
+
+/// An addition with its three requantisations prepared once per run ([`Requantizer`]);
+/// bit for bit [`Add::element`].
+struct Prepared {
+    add: Add,
+    input1: Requantizer,
+    input2: Requantizer,
+    output: Requantizer,
+}
+
+impl Prepared {
+    fn new(add: &Add) -> Self {
+        Self {
+            add: *add,
+            input1: Requantizer::new(add.input1),
+            input2: Requantizer::new(add.input2),
+            output: Requantizer::new(add.output),
+        }
+    }
+
+    #[inline(always)]
+    fn element(&self, a: i8, b: i8) -> i8 {
+        let a = (i32::from(a) - self.add.input1_zero_point) << LEFT_SHIFT;
+        let b = (i32::from(b) - self.add.input2_zero_point) << LEFT_SHIFT;
+        let sum = self.input1.apply(a).wrapping_add(self.input2.apply(b));
+        self.add.stage.finish(self.output.apply(sum))
     }
 }

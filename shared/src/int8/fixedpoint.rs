@@ -135,7 +135,12 @@ impl Requantizer {
     pub fn apply(&self, x: i32) -> i32 {
         let m = self.multiplier.multiplier;
         if self.multiplier.shift >= 0 {
-            return self.multiplier.apply(x);
+            if m == i32::MIN {
+                return self.multiplier.apply(x);
+            }
+            // No saturation: |a·m| < 2^62 when m ≠ −2^31.
+            let a = x.wrapping_shl(self.multiplier.shift as u32);
+            return ((i64::from(a) * i64::from(m) + (1 << 30)) >> 31) as i32;
         }
         // The product's sign, when it is not 0 (a zero product gives 0 with either nudge).
         let negative = (x ^ m) >> 31;

@@ -3,6 +3,7 @@
 //! packed path's limit), random zero points (and out-of-range ones, which take the naive path)
 //! and data biased towards the extremes −128 and 127.
 
+use super::add::Add;
 use super::channel::CHANNEL_BYTES;
 use super::conv2d::Conv2d;
 use super::depthwise::DepthwiseConv2d;
@@ -162,5 +163,33 @@ proptest! {
         let mut out = vec![0i8; out_len];
         conv.run(input, &mut out).unwrap();
         prop_assert_eq!(out, expected);
+    }
+
+    /// `Add::run` / `run_in_place` (requantisations prepared once) against `Add::element`.
+    #[test]
+    fn add_is_its_elementwise_reference(
+        a in data(300),
+        b in data(300),
+        zp1 in zero_point(),
+        zp2 in zero_point(),
+        m in prop::collection::vec((prop_oneof![(1i32 << 30)..=i32::MAX, Just(0)], -31i32..=0), 3),
+        stage in stage(),
+    ) {
+        let q = |i: usize| QuantizedMultiplier { multiplier: m[i].0, shift: m[i].1 };
+        let add = Add {
+            input1_zero_point: zp1,
+            input1: q(0),
+            input2_zero_point: zp2,
+            input2: q(1),
+            output: q(2),
+            stage,
+        };
+        let expected: Vec<i8> = a.iter().zip(&b).map(|(&x, &y)| add.element(x, y)).collect();
+        let mut out = vec![0i8; a.len()];
+        add.run(&a, &b, &mut out).unwrap();
+        prop_assert_eq!(&out, &expected);
+        let mut in_place = b.clone();
+        add.run_in_place(&a, &mut in_place).unwrap();
+        prop_assert_eq!(&in_place, &expected);
     }
 }
