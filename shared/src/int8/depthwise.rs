@@ -124,7 +124,7 @@ impl DepthwiseConv2d<'_> {
                     .unwrap_or(&mut [])
                     .chunks_exact_mut(channels);
                 if stride == 1 {
-                    taps.row::<1, 4>(rows, out, ow);
+                    taps.row_stride1(rows, out);
                 } else {
                     taps.row::<2, 5>(rows, out, ow);
                 }
@@ -202,6 +202,26 @@ impl Taps {
             + w[6] * i32::from(r2[at])
             + w[7] * i32::from(r2[at + 1])
             + w[8] * i32::from(r2[at + 2])
+    }
+
+    /// One output row at stride 1, one window at a time (each weight is used once per
+    /// output, so the nine of them can stay in registers).
+    fn row_stride1<'o>(&self, rows: [&[i8]; 3], out: impl Iterator<Item = &'o mut [i8]>) {
+        let [r0, r1, r2] = rows;
+        let w = &self.w;
+        let windows = r0.windows(3).zip(r1.windows(3)).zip(r2.windows(3));
+        for (((a, b), d), pixel) in windows.zip(out) {
+            let acc = w[0] * i32::from(a[0])
+                + w[1] * i32::from(a[1])
+                + w[2] * i32::from(a[2])
+                + w[3] * i32::from(b[0])
+                + w[4] * i32::from(b[1])
+                + w[5] * i32::from(b[2])
+                + w[6] * i32::from(d[0])
+                + w[7] * i32::from(d[1])
+                + w[8] * i32::from(d[2]);
+            self.finish(acc, pixel);
+        }
     }
 
     /// One output row at stride `S` (segments of `N = 3 + S` columns), two outputs at a time.
