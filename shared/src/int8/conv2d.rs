@@ -111,6 +111,25 @@ impl Conv2d<'_> {
         let k = self.window.kernel as usize;
         let (stride, pad) = (self.window.stride as usize, self.window.padding as usize);
         let zp = self.input_zero_point;
+        if ci == 1 {
+            // One input channel (the stem): one value per tap.
+            let mut slots = packed.iter_mut();
+            for ky in 0..k {
+                let iy = (oy * stride + ky).wrapping_sub(pad);
+                for kx in 0..k {
+                    let ix = (ox * stride + kx).wrapping_sub(pad);
+                    let x = if iy < ih && ix < iw {
+                        input.get(iy * iw + ix).map_or(0, |&x| i32::from(x) - zp)
+                    } else {
+                        0
+                    };
+                    if let Some(slot) = slots.next() {
+                        *slot = if high { pack(*slot, x) } else { x };
+                    }
+                }
+            }
+            return;
+        }
         let mut taps = packed.chunks_exact_mut(ci);
         for ky in 0..k {
             let iy = (oy * stride + ky).wrapping_sub(pad);
