@@ -1,10 +1,10 @@
 //! General 2-D convolution (TFLite `CONV_2D`, int8, per-channel): the stem of the embedder.
 //!
-//! The fast path ([`super::lanes`]) takes output pixels two at a time: both receptive fields
+//! The fast path (module `lanes`) takes output pixels two at a time: both receptive fields
 //! are packed, tap by tap in the filters' `[ky][kx][c_in]` order, into one word per tap (a tap
 //! in the padding packs as 0, which is what the reference's skipped tap adds), and every pair
-//! of filters is then two weight rows against that buffer. Windows of more than [`MAX_TAPS`]
-//! taps and zero points outside int8 take the naive loop ([`Conv2d::run_reference`]).
+//! of filters is then two weight rows against that buffer. Windows of more than `MAX_TAPS` = 128
+//! taps and zero points outside int8 take the naive loop (`Conv2d::run_reference`).
 
 use super::lanes::{pack, packable_zero_point, pair_outputs, MAX_TAPS};
 use super::{check_len, check_window, ChannelParams, KernelError, OutputStage, Shape, Window};

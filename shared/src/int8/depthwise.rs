@@ -1,12 +1,12 @@
 //! Depthwise 2-D convolution (TFLite `DEPTHWISE_CONV_2D`, int8, per-channel, multiplier 1).
 //!
-//! The fast path (3×3 windows, the embedder's only kind) works one channel at a time: the
-//! channel's nine weights and constants stay in registers, and the input rows its windows
-//! need are gathered once each into a three-row ring, padded on both sides with the input
-//! zero point. Every window then has nine taps at fixed offsets, with no bounds or padding
+//! The fast path (3×3 windows at stride 1 or 2, the embedder's only kind) works one channel at
+//! a time: the channel's nine weights and constants are decoded once, and the input rows its
+//! windows need are gathered once each into a three-row ring, padded on both sides with the
+//! input zero point. Every window then has nine taps at fixed offsets, with no bounds or padding
 //! tests; since a padded tap reads `zp`, `Σ w·x − zp·Σ w` over all nine taps is exactly the
 //! reference's `Σ w·(x − zp)` over the taps inside the image. Other windows, rows longer than
-//! the ring and zero points outside int8 take the naive loop ([`DepthwiseConv2d::run_reference`]).
+//! the ring and zero points outside int8 take the naive loop (`DepthwiseConv2d::run_reference`).
 
 use super::fixedpoint::Requantizer;
 use super::lanes::packable_zero_point;
@@ -204,8 +204,7 @@ impl Taps {
             + w[8] * i32::from(r2[at + 2])
     }
 
-    /// One output row at stride 1, one window at a time (each weight is used once per
-    /// output, so the nine of them can stay in registers).
+    /// One output row at stride 1, one window at a time over the rows' zipped windows.
     fn row_stride1<'o>(&self, rows: [&[i8]; 3], out: impl Iterator<Item = &'o mut [i8]>) {
         let [r0, r1, r2] = rows;
         let w = &self.w;
@@ -224,7 +223,8 @@ impl Taps {
         }
     }
 
-    /// One output row at stride `S` (segments of `N = 3 + S` columns), two outputs at a time.
+    /// One output row at stride `S` (segments of `N = 3 + S` columns), two outputs per
+    /// segment load (used for stride 2).
     fn row<'o, const S: usize, const N: usize>(
         &self,
         rows: [&[i8]; 3],

@@ -8,9 +8,12 @@
 //! activation's range ([`activation::OutputStage`]). The results are bit-identical to TFLite's
 //! reference integer kernels for the same parameters.
 //!
-//! These kernels are the portable reference: plain Rust, no `unsafe`, no allocation. Every kernel
-//! checks the lengths of the slices it is handed and returns a [`KernelError`] rather than
-//! indexing out of bounds.
+//! These kernels are portable: plain Rust, no `unsafe`, no allocation. Every kernel checks the
+//! lengths of the slices it is handed and returns a [`KernelError`] rather than indexing out of
+//! bounds. The convolution-like kernels have a fast path (pixel pairs packed two to a word for
+//! the pointwise and general convolutions, a zero-point-padded row ring for the 3×3 depthwise)
+//! and keep their naive loop as the byte-exact reference (`run_reference`), which the tests
+//! compare with and which runs whatever the fast path does not cover.
 
 pub mod activation;
 pub mod add;

@@ -4,11 +4,11 @@
 //! first copied to a `c_in`-byte scratch buffer, and output pixel `p` (bytes `p·c_out ..`) never
 //! reaches an input pixel that has not been read yet (`(p+1)·c_out ≤ (p+1)·c_in`).
 //!
-//! The fast path ([`super::lanes`]) works on pairs of pixels: both pixels' `x − zp` are packed
+//! The fast path (module `lanes`) works on pairs of pixels: both pixels' `x − zp` are packed
 //! into one word per input channel in a stack buffer, then every pair of output channels is two
 //! weight rows against that buffer, four MACs per loaded word. Packing reads the whole pair
 //! before any output is written, so the in-place form needs no more scratch than that buffer.
-//! Inputs it cannot pack (more than [`MAX_TAPS`] channels, a zero point outside int8) take the
+//! Inputs it cannot pack (more than `MAX_TAPS` = 128 channels, a zero point outside int8) take the
 //! naive loop, which is also the reference the tests compare with byte for byte.
 
 use super::lanes::{pack, packable_zero_point, pair_outputs, MAX_TAPS};
