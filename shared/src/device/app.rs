@@ -146,7 +146,7 @@ impl<P: Partition, B: Platform> Device<P, B> {
             },
             Request::EnrollCommit { id } => self.session().and_then(|mut s| s.enroll_commit(&id)),
             Request::Delete { id } => self.delete(&id),
-            Request::List => store::list(&mut self.parts.store)
+            Request::List { start } => store::list(&mut self.parts.store, start)
                 .map(Response::List)
                 .map_err(|_| ErrorCode::Storage),
             Request::Verify { id, frame } => match self.staged(&frame, arena, rx_len) {

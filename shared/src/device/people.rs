@@ -16,11 +16,10 @@ pub(super) fn check_new<P: Partition>(store: &mut P, id: &str) -> Result<(), Err
     if id.is_empty() {
         return Err(ErrorCode::BadId);
     }
-    let ids = storage(store::list(store))?;
-    if ids.iter().any(|stored| stored.as_str() == id) {
+    if storage(store::get(store, id))?.is_some() {
         return Err(ErrorCode::DuplicateId);
     }
-    if ids.len() >= usize::from(TEMPLATE_CAPACITY) {
+    if storage(store::count(store))? >= TEMPLATE_CAPACITY {
         return Err(ErrorCode::StoreFull);
     }
     Ok(())

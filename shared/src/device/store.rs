@@ -4,13 +4,13 @@
 //! made the template (the first 8 bytes of its `model_id`) and the int8 template. A template from
 //! another model is *stale*: `Verify` refuses it and `Identify` skips it.
 //!
-//! An id is stored at most once (enrolment refuses an existing id; delete removes every item of
-//! the key), and [`list`] de-duplicates anyway, in case a cut during the map's garbage
-//! collection ever left two copies. The map is async; [`Blocking`] adapts the blocking flash and every call
+//! An id is stored at most once: enrolment refuses an existing id and nothing overwrites a
+//! key, so the map's items are the templates (the map's garbage collection copies only the
+//! newest item of a key and redoes an interrupted migration on a fresh page). The map is async; [`Blocking`] adapts the blocking flash and every call
 //! runs to completion in `embassy_futures::block_on` (flash operations never pend).
 
 use super::Partition;
-use crate::protocol::{PersonId, EMBEDDING_MAX, ID_MAX, LIST_MAX};
+use crate::protocol::{IdPage, PersonId, EMBEDDING_MAX, ID_MAX};
 use embassy_futures::block_on;
 use sequential_storage::cache::{Cache, Uncached};
 use sequential_storage::map::{Key, MapConfig, MapStorage, SerializationError};
@@ -161,8 +161,7 @@ pub fn remove<P: Partition>(flash: &mut P, id: &str) -> Result<(), StoreError> {
     block_on(map.remove_item(&mut buf, &key)).map_err(|_| StoreError)
 }
 
-/// Calls `visit` with every stored item's id and value (tag ‖ template), in store order.
-/// An id appears once unless a cut left a copy (then its copies carry the same template).
+/// Calls `visit` with every stored id and value (tag ‖ template), in store order.
 pub fn for_each<P: Partition>(
     flash: &mut P,
     mut visit: impl FnMut(&PersonId, &[u8]),
@@ -186,21 +185,27 @@ pub fn for_each<P: Partition>(
     })
 }
 
-/// Every stored id, once each, in store order (at most [`LIST_MAX`]).
-pub fn list<P: Partition>(flash: &mut P) -> Result<heapless::Vec<PersonId, LIST_MAX>, StoreError> {
-    let mut ids: heapless::Vec<PersonId, LIST_MAX> = heapless::Vec::new();
+/// The ids from the `start`-th on (store order), at most a page, and the total.
+pub fn list<P: Partition>(flash: &mut P, start: u16) -> Result<IdPage, StoreError> {
+    let mut page = IdPage {
+        total: 0,
+        ids: heapless::Vec::new(),
+    };
     for_each(flash, |id, _| {
-        if !ids.contains(id) {
-            // Enrolment stops at the capacity, so the list never overflows.
-            let _ = ids.push(id.clone());
+        if page.total >= start {
+            // A full page ignores the rest; they are still counted.
+            let _ = page.ids.push(id.clone());
         }
+        page.total = page.total.saturating_add(1);
     })?;
-    Ok(ids)
+    Ok(page)
 }
 
-/// Templates stored (distinct ids).
+/// Templates stored.
 pub fn count<P: Partition>(flash: &mut P) -> Result<u16, StoreError> {
-    Ok(list(flash)?.len() as u16)
+    let mut n = 0u16;
+    for_each(flash, |_, _| n = n.saturating_add(1))?;
+    Ok(n)
 }
 
 /// Decodes a visited value into its tag and template bytes.

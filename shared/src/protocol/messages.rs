@@ -3,7 +3,7 @@
 //! Serialised with `postcard` (varint integers, enum variants by index, `&[u8]` borrowed from the
 //! receive buffer). **Append new variants at the end only**: the variant index is the wire tag.
 
-use super::{EMBEDDING_MAX, FRAME_MAX_HEIGHT, FRAME_MAX_WIDTH, ID_MAX, LAYERS_MAX, LIST_MAX};
+use super::{EMBEDDING_MAX, FRAME_MAX_HEIGHT, FRAME_MAX_WIDTH, ID_MAX, LAYERS_MAX, LIST_PAGE};
 use heapless::{String, Vec};
 use serde::{Deserialize, Serialize};
 
@@ -127,8 +127,11 @@ pub enum Request<'a> {
         /// The person.
         id: PersonId,
     },
-    /// → [`Response::List`] of every enrolled id.
-    List,
+    /// → [`Response::List`]: the enrolled ids from the `start`-th on, at most [`LIST_PAGE`].
+    List {
+        /// Index (in store order) of the first id wanted: 0, then the previous page's `next`.
+        start: u16,
+    },
     /// 1:1: is this frame `id`? → [`Response::Verify`].
     Verify {
         /// The claimed person.
@@ -299,11 +302,25 @@ pub struct ProfileReport {
     pub embedding: Embedding,
 }
 
-/// The device's answer to one request.
-///
-/// About 1.8 KB in memory because of [`Response::List`]; without a heap there is nothing to box
-/// it into, and the device builds one response at a time.
-#[allow(clippy::large_enum_variant)]
+/// One page of [`Response::List`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdPage {
+    /// Templates stored in all.
+    pub total: u16,
+    /// The ids from the requested `start` on, at most [`LIST_PAGE`].
+    pub ids: Vec<PersonId, LIST_PAGE>,
+}
+
+impl IdPage {
+    /// The `start` of the next page, `None` after the last.
+    pub fn next(&self, start: u16) -> Option<u16> {
+        let next = start.saturating_add(self.ids.len() as u16);
+        (next < self.total && !self.ids.is_empty()).then_some(next)
+    }
+}
+
+/// The device's answer to one request. Every variant is small (the largest, a profile, about
+/// 400 bytes): the device builds it on a stack of a few KiB.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Response {
     /// To [`Request::Info`].
@@ -341,8 +358,8 @@ pub enum Response {
         /// Templates stored now.
         templates: u16,
     },
-    /// To [`Request::List`]: every enrolled id, in store order.
-    List(Vec<PersonId, LIST_MAX>),
+    /// To [`Request::List`]: one page of ids, in store order.
+    List(IdPage),
     /// To [`Request::Verify`].
     Verify(VerifyReport),
     /// To [`Request::Identify`].

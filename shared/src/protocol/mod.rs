@@ -40,8 +40,9 @@ pub const ID_MAX: usize = 16;
 pub const EMBEDDING_MAX: usize = 128;
 /// Most layers a [`ProfileReport`] lists.
 pub const LAYERS_MAX: usize = 64;
-/// Most ids a [`Response::List`] carries (the template store's capacity).
-pub const LIST_MAX: usize = 100;
+/// Most ids one [`Response::List`] page carries (a host pages through the store with
+/// [`Request::List`]'s `start`); keeps every response small on the device's stack.
+pub const LIST_PAGE: usize = 16;
 /// Largest `bytes` of a [`Request::ModelChunk`].
 pub const CHUNK_MAX: usize = 4096;
 /// Largest postcard message (CRC excluded): a frame's pixels and 64 bytes for the rest.

@@ -142,7 +142,8 @@ fn every_request_round_trips() {
         },
         Request::EnrollCommit { id: id("ada") },
         Request::Delete { id: id("ada") },
-        Request::List,
+        Request::List { start: 0 },
+        Request::List { start: u16::MAX },
         Request::Verify {
             id: long_id.clone(),
             frame: max,
@@ -167,7 +168,7 @@ fn every_request_round_trips() {
 fn every_response_round_trips() {
     let embedding: Embedding = (0..128).map(|i| (i as i8).wrapping_mul(3)).collect();
     let mut ids = heapless::Vec::new();
-    for i in 0..LIST_MAX {
+    for i in 0..LIST_PAGE {
         ids.push(id(&format!("person-{i:09}"))).unwrap();
     }
     let model = ModelInfo {
@@ -217,8 +218,11 @@ fn every_response_round_trips() {
             templates: 10,
         },
         Response::Deleted { templates: 0 },
-        Response::List(ids),
-        Response::List(heapless::Vec::new()),
+        Response::List(IdPage { total: 100, ids }),
+        Response::List(IdPage {
+            total: 0,
+            ids: heapless::Vec::new(),
+        }),
         Response::Verify(VerifyReport {
             accepted: true,
             distance: -1,
@@ -316,7 +320,7 @@ fn every_bit_flip_is_an_error() {
 fn named_frame_errors() {
     let crc_of_garbage = {
         // A valid COBS frame whose CRC is wrong.
-        let mut payload = postcard::to_slice(&Request::List, &mut [0u8; 8])
+        let mut payload = postcard::to_slice(&Request::List { start: 0 }, &mut [0u8; 8])
             .unwrap()
             .to_vec();
         payload.extend(0u32.to_le_bytes());
@@ -363,7 +367,7 @@ fn named_frame_errors() {
             crc_of_garbage,
             FrameError::Crc {
                 stored: 0,
-                computed: crate::blob::crc32::crc32(&[8]),
+                computed: crate::blob::crc32::crc32(&[8, 0]),
             },
         ),
         ("unknown variant", unknown_variant, FrameError::Malformed),
@@ -413,6 +417,24 @@ fn oversized_encoding_is_refused_by_the_encoder() {
         encode_frame(&request, &mut scratch, &mut out),
         Err(FrameError::BufferTooSmall)
     );
+}
+
+#[test]
+fn id_pages_chain() {
+    let page = |total, n: usize| IdPage {
+        total,
+        ids: (0..n).map(|i| id(&format!("p{i}"))).collect(),
+    };
+    let cases = [
+        ("empty store", page(0, 0), 0, None),
+        ("one short page", page(3, 3), 0, None),
+        ("first of two", page(20, LIST_PAGE), 0, Some(16)),
+        ("last of two", page(20, 4), 16, None),
+        ("store shrank under the host", page(10, 0), 16, None),
+    ];
+    for (name, p, start, want) in cases {
+        assert_eq!(p.next(start), want, "{name}");
+    }
 }
 
 #[test]
@@ -514,4 +536,12 @@ proptest! {
         let request = Request::ModelChunk { offset, bytes: &bytes };
         round_trip_request(&request);
     }
+}
+
+#[test]
+fn responses_stay_small_for_the_device_stack() {
+    // The device builds one response at a time on a stack of a few KiB (measured under QEMU:
+    // see the device module); a variant growing past this is a stack budget change.
+    assert!(core::mem::size_of::<Response>() <= 512, "{}", core::mem::size_of::<Response>());
+    assert!(core::mem::size_of::<Request<'_>>() <= 96, "{}", core::mem::size_of::<Request<'_>>());
 }

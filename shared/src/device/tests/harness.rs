@@ -274,3 +274,17 @@ pub fn responses(stream: &[u8]) -> Vec<Response> {
     assert_eq!(stream.last(), Some(&0), "stream ends with a delimiter");
     out
 }
+
+/// Every enrolled id, paging through `List`.
+pub fn list_all(b: &mut Buffers, d: &mut TestDevice<'_>) -> Vec<String> {
+    let (mut ids, mut start) = (Vec::new(), Some(0u16));
+    while let Some(at) = start {
+        let Response::List(page) = b.call(d, &Request::List { start: at }) else {
+            panic!("List failed")
+        };
+        assert!(page.ids.len() <= LIST_PAGE);
+        ids.extend(page.ids.iter().map(|s| s.to_string()));
+        start = page.next(at);
+    }
+    ids
+}

@@ -32,7 +32,7 @@ fn serve(chip: &mut Chip, input: Vec<u8>) -> Vec<Response> {
 #[test]
 fn garbage_is_answered_and_serving_goes_on() {
     let info = encoded(&Request::Info);
-    let mut flipped = encoded(&Request::List);
+    let mut flipped = encoded(&Request::List { start: 0 });
     flipped[1] ^= 0x10;
     let pixels = picture(1, 1);
     let verify = encoded(&Request::Verify {
