@@ -1,7 +1,7 @@
 //! Enrol, verify, identify, delete, list, the store's limits, and bit-exactness with the host.
 
 use super::harness::*;
-use crate::device::TEMPLATE_CAPACITY;
+use crate::device::{PowerCut, TEMPLATE_CAPACITY};
 use crate::protocol::*;
 
 #[test]
@@ -390,5 +390,92 @@ fn profile_reports_every_layer_and_the_same_embedding() {
     assert_eq!(
         p.embedding.as_slice(),
         host_embedding(RELEASE, &pixels).as_slice()
+    );
+}
+
+/// A cut at every flash operation of an enrolment's commit and of a delete: the other
+/// templates always survive, and the one being written is there whole or not at all.
+#[test]
+fn a_cut_while_storing_or_deleting_never_loses_another_template() {
+    let mut base = Chip::factory();
+    {
+        let mut d = base.device(None);
+        let mut b = Buffers::new();
+        for (i, id) in ["ann", "ben", "cat"].iter().enumerate() {
+            enrol(&mut b, &mut d, id, i as u32, 1);
+        }
+    }
+    let probe = picture(1, 0);
+    let check = |chip: &mut Chip, may: &[&str], name: &str| {
+        let mut d = chip.device(None);
+        let mut b = Buffers::new();
+        let ids = list_all(&mut b, &mut d);
+        for id in ["ann", "ben", "cat"] {
+            assert!(
+                ids.iter().any(|s| s == id) || may.contains(&id),
+                "{name}: {id} lost: {ids:?}"
+            );
+        }
+        // Every listed template verifies (none is half-written).
+        for id in &ids {
+            let r = b.call(
+                &mut d,
+                &Request::Verify {
+                    id: pid(id),
+                    frame: frame(&probe),
+                },
+            );
+            assert!(matches!(r, Response::Verify(_)), "{name}: {id}: {r:?}");
+        }
+        ids
+    };
+    let mut stored_at = None;
+    for ops in 0..40 {
+        let mut chip = base.clone();
+        let power = PowerCut::after(ops);
+        {
+            let mut d = chip.device(Some(&power));
+            let mut b = Buffers::new();
+            let pixels = picture(7, 0);
+            b.call(
+                &mut d,
+                &Request::Enroll {
+                    id: pid("dan"),
+                    frame: frame(&pixels),
+                },
+            );
+            b.call(&mut d, &Request::EnrollCommit { id: pid("dan") });
+        }
+        let ids = check(&mut chip, &[], &format!("enrol cut after {ops}"));
+        if ids.iter().any(|s| s == "dan") {
+            stored_at.get_or_insert(ops);
+        } else {
+            assert!(
+                stored_at.is_none(),
+                "dan stored at {stored_at:?} ops but not at {ops}"
+            );
+        }
+    }
+    assert!(
+        stored_at.is_some(),
+        "40 operations never completed an insert"
+    );
+    let mut deleted_at = None;
+    for ops in 0..40 {
+        let mut chip = base.clone();
+        let power = PowerCut::after(ops);
+        {
+            let mut d = chip.device(Some(&power));
+            let mut b = Buffers::new();
+            b.call(&mut d, &Request::Delete { id: pid("ben") });
+        }
+        let ids = check(&mut chip, &["ben"], &format!("delete cut after {ops}"));
+        if !ids.iter().any(|s| s == "ben") {
+            deleted_at.get_or_insert(ops);
+        }
+    }
+    assert!(
+        deleted_at.is_some(),
+        "40 operations never completed a delete"
     );
 }
