@@ -6,8 +6,15 @@
 //!
 //! An id is stored at most once: enrolment refuses an existing id and nothing overwrites a
 //! key, so the map's items are the templates (the map's garbage collection copies only the
-//! newest item of a key and redoes an interrupted migration on a fresh page). The map is async; [`Blocking`] adapts the blocking flash and every call
+//! newest item of a key and redoes an interrupted migration on a fresh page).
+//!
+//! The map is async; a small adapter (`Blocking`) gives it the blocking flash, and every call
 //! runs to completion in `embassy_futures::block_on` (flash operations never pend).
+//!
+//! Capacity: an item is an 8-byte header, the key (≤ 17 bytes), the tag and a 128-byte
+//! template, ≤ 161 bytes padded to the word: about 25 per 4 KiB page, so the 100 templates of
+//! [`super::TEMPLATE_CAPACITY`] take 4 of the QEMU board's 16 pages, the rest is the map's
+//! room for garbage collection.
 
 use super::Partition;
 use crate::protocol::{IdPage, PersonId, EMBEDDING_MAX, ID_MAX};
