@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 import zlib
+import atexit
 
 FIRMWARE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TARGET = os.path.join(FIRMWARE, "target", "board-check")
@@ -49,6 +50,7 @@ class Qemu:
         if icount:
             cmd[1:1] = ["-icount", "shift=6"]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        atexit.register(self.proc.kill)
         for _ in range(200):
             try:
                 self.sock = socket.create_connection(("127.0.0.1", port))

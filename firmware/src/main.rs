@@ -8,15 +8,19 @@
 //!   `facegate-shared` with each value's exact bit pattern, then the golden vectors of the model
 //!   in slot A (the factory model) with every embedding, then a semihosting exit status.
 //! - `board-check`: the board's own checks, driven over the UART (scripts/board_check.py).
+//! - neither (the product): the device application of `facegate-shared` ([`app`]) serving the
+//!   protocol on UART0 for ever.
 #![no_std]
 #![no_main]
 
+#[cfg(not(any(feature = "boot-report", feature = "board-check")))]
+mod app;
 mod board;
 #[cfg(feature = "board-check")]
 mod checks;
-#[cfg(not(feature = "board-check"))]
+#[cfg(feature = "boot-report")]
 mod model_check;
-#[cfg(not(feature = "board-check"))]
+#[cfg(feature = "boot-report")]
 mod report;
 mod statics;
 
@@ -47,7 +51,12 @@ fn run(board: board::Board, arena: &'static mut [u8]) -> ! {
     checks::run(board, arena)
 }
 
-#[cfg(not(feature = "board-check"))]
+#[cfg(not(any(feature = "boot-report", feature = "board-check")))]
+fn run(board: board::Board, arena: &'static mut [u8]) -> ! {
+    app::run(board, arena)
+}
+
+#[cfg(all(feature = "boot-report", not(feature = "board-check")))]
 fn run(board: board::Board, arena: &'static mut [u8]) -> ! {
     let board::Board {
         mut uart,

@@ -32,7 +32,10 @@ use semihost::HostFile;
 /// The NOR flash, split into its disjoint partitions (memory/mps2-an386.x).
 // The boot report reads slot A only, the board checks the store only; the device application
 // uses every partition.
-#[allow(dead_code)]
+#[cfg_attr(
+    any(feature = "boot-report", feature = "board-check"),
+    allow(dead_code)
+)]
 pub struct Flash {
     /// Model slot A (160 KiB).
     pub slot_a: NorPartition,

@@ -1,0 +1,83 @@
+//! The product: `facegate_shared::device` (the portable command loop, template store and A/B
+//! model slots) served over UART0, on this board's flash partitions and cost counter.
+
+use crate::board::{exit, layout, Board, Layout, NorPartition, Timer0};
+use crate::statics::StaticBuffer;
+use facegate_shared::device::{BoardMemory, Device, Partition, Partitions, Platform, ServeError};
+use facegate_shared::protocol::MAX_FRAME;
+
+/// The receive buffer: one encoded frame; the app decodes it in place, uses it as the frame
+/// buffer and encodes the response into it.
+static RX: StaticBuffer<MAX_FRAME> = StaticBuffer::new();
+
+impl Partition for NorPartition {
+    fn mapped(&self) -> &[u8] {
+        NorPartition::mapped(self)
+    }
+}
+
+/// The cost counter and the memory figures the app reports in `Info`.
+pub struct QemuPlatform {
+    timer: Timer0,
+}
+
+fn bytes(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+impl Platform for QemuPlatform {
+    fn now(&mut self) -> u32 {
+        self.timer.ticks()
+    }
+
+    fn memory(&mut self) -> BoardMemory {
+        let l = Layout::get();
+        BoardMemory {
+            ram_total: bytes(l.ram.len()),
+            ram_static: bytes(l.statics.len()),
+            stack_peak: bytes(layout::stack_peak()),
+            flash_code: bytes(l.code_used.len()),
+        }
+    }
+
+    fn firmware_version(&self) -> &str {
+        env!("CARGO_PKG_VERSION")
+    }
+}
+
+/// Serves the protocol for ever.
+pub fn run(board: Board, arena: &'static mut [u8]) -> ! {
+    let Some(rx) = RX.take() else { exit(false) };
+    let Board {
+        mut uart,
+        timer,
+        flash,
+    } = board;
+    cortex_m_semihosting::heprintln!(
+        "facegate firmware {}: serving the protocol on UART0; flash {}",
+        env!("CARGO_PKG_VERSION"),
+        if flash.persistent {
+            "persistent (--flash file)"
+        } else {
+            "in RAM only (no --flash file: lost at exit)"
+        }
+    );
+    let parts = Partitions {
+        slot_a: flash.slot_a,
+        slot_b: flash.slot_b,
+        store: flash.store,
+        boot: flash.boot,
+    };
+    let mut device = Device::new(parts, QemuPlatform { timer });
+    loop {
+        match device.serve(&mut uart, rx, arena) {
+            // The UART never ends; a receive overrun lost a byte, which the frame's COBS and
+            // CRC turn into an error response: serve again from the next frame.
+            Ok(()) | Err(ServeError::Read(_)) | Err(ServeError::Write(_)) => {}
+            Err(_) => {
+                cortex_m_semihosting::heprintln!("facegate: receive buffer too small");
+                exit(false)
+            }
+        }
+    }
+}
