@@ -1,7 +1,8 @@
 //! The product: `facegate_shared::device` (the portable command loop, template store and A/B
 //! model slots) served over UART0, on this board's flash partitions and cost counter.
 
-use crate::board::{exit, layout, Board, Layout, NorPartition, Timer0};
+use crate::board::{exit, log, Board, CostCounter, NorPartition};
+use crate::layout::{self, Layout};
 use crate::statics::StaticBuffer;
 use facegate_shared::device::{BoardMemory, Device, Partition, Partitions, Platform, ServeError};
 use facegate_shared::protocol::MAX_FRAME;
@@ -18,7 +19,7 @@ impl Partition for NorPartition {
 
 /// The cost counter and the memory figures the app reports in `Info`.
 pub struct QemuPlatform {
-    timer: Timer0,
+    timer: CostCounter,
 }
 
 fn bytes(n: usize) -> u32 {
@@ -53,15 +54,15 @@ pub fn run(board: Board, arena: &'static mut [u8]) -> ! {
         timer,
         flash,
     } = board;
-    cortex_m_semihosting::heprintln!(
+    log(format_args!(
         "facegate firmware {}: serving the protocol on UART0; flash {}",
         env!("CARGO_PKG_VERSION"),
         if flash.persistent {
-            "persistent (--flash file)"
+            "persistent"
         } else {
             "in RAM only (no --flash file: lost at exit)"
         }
-    );
+    ));
     let parts = Partitions {
         slot_a: flash.slot_a,
         slot_b: flash.slot_b,
@@ -75,7 +76,7 @@ pub fn run(board: Board, arena: &'static mut [u8]) -> ! {
             // CRC turn into an error response: serve again from the next frame.
             Ok(()) | Err(ServeError::Read(_)) | Err(ServeError::Write(_)) => {}
             Err(_) => {
-                cortex_m_semihosting::heprintln!("facegate: receive buffer too small");
+                log(format_args!("facegate: receive buffer too small"));
                 exit(false)
             }
         }

@@ -12,7 +12,8 @@
 //!   `kill -9` mid-way and checks that the file holds a prefix of whole words);
 //! - `m`: the memory figures (layout, statics, stack peak); `q`: exit.
 
-use crate::board::{timer, Board, Layout, NorPartition};
+use crate::board::{timer, Board, NorPartition};
+use crate::layout::Layout;
 use embedded_io::{Read, Write};
 use embedded_storage::nor_flash::{NorFlash, NorFlashError, NorFlashErrorKind, ReadNorFlash};
 use facegate_shared::blob::crc32::crc32;
@@ -198,7 +199,7 @@ fn memory(uart: &mut Uart) {
             l.ram.len(),
             l.statics.len(),
             l.stack.len(),
-            crate::board::layout::stack_peak()
+            crate::layout::stack_peak()
         ),
     );
 }

@@ -15,9 +15,15 @@
 
 #[cfg(not(any(feature = "boot-report", feature = "board-check")))]
 mod app;
+#[cfg(not(feature = "board-nrf52840"))]
+mod board;
+#[cfg(feature = "board-nrf52840")]
+#[path = "board_nrf52840.rs"]
 mod board;
 #[cfg(feature = "board-check")]
 mod checks;
+mod factory;
+mod layout;
 #[cfg(feature = "boot-report")]
 mod model_check;
 #[cfg(feature = "boot-report")]
@@ -36,7 +42,7 @@ fn main() -> ! {
     let board = match board::Board::take() {
         Ok(board) => board,
         Err(e) => {
-            cortex_m_semihosting::heprintln!("facegate: board start failed: {}", e);
+            board::log(format_args!("facegate: board start failed: {e}"));
             board::exit(false)
         }
     };
@@ -73,8 +79,14 @@ fn run(board: board::Board, arena: &'static mut [u8]) -> ! {
     board::exit(ok)
 }
 
+#[cfg(all(
+    feature = "board-nrf52840",
+    any(feature = "boot-report", feature = "board-check")
+))]
+compile_error!("boot-report and board-check are QEMU builds: not with board-nrf52840");
+
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo) -> ! {
-    cortex_m_semihosting::hprintln!("firmware panic: {}", info);
+    board::panic_report(info);
     board::exit(false)
 }

@@ -25,7 +25,8 @@ pub fn self_test<W: Write>(out: &mut W) -> Result<(), W::Error> {
 /// and `golden ticks=<n>`, the cost counter across the golden run (instructions under
 /// `-icount shift=6`: ×5/8).
 pub fn memory<W: Write>(out: &mut W, golden_ticks: u32) -> Result<(), W::Error> {
-    use crate::board::{layout, timer, Layout};
+    use crate::board::timer;
+    use crate::layout::{self, Layout};
     let l = Layout::get();
     writeln!(
         out,

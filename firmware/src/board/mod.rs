@@ -12,18 +12,18 @@
 //! - `--cut-after N`: simulate a power cut (stop the emulation) when a flash operation is about to
 //!   start after N page erases and word programs have completed.
 
-pub mod layout;
 mod mmio;
 pub mod nor;
 mod semihost;
 pub mod timer;
 pub mod uart;
 
-mod factory;
-
-pub use layout::Layout;
+use crate::layout::Layout;
 pub use nor::NorPartition;
 pub use timer::Timer0;
+/// The app's cost counter on this board.
+#[cfg(not(any(feature = "boot-report", feature = "board-check")))]
+pub use timer::Timer0 as CostCounter;
 pub use uart::Uart0;
 
 use core::sync::atomic::{AtomicBool, Ordering};
@@ -200,7 +200,7 @@ fn load_flash(path: &[u8]) -> Result<HostFile, BoardError> {
 
 fn partitions(file: Option<HostFile>) -> Flash {
     let layout = Layout::get();
-    let part = |r: layout::Region| {
+    let part = |r: crate::layout::Region| {
         NorPartition::new(
             r.start,
             r.len(),
@@ -214,6 +214,16 @@ fn partitions(file: Option<HostFile>) -> Flash {
         boot: part(layout.boot),
         persistent: file.is_some(),
     }
+}
+
+/// A line on the host's stderr (semihosting), not on the protocol's UART.
+pub fn log(args: core::fmt::Arguments<'_>) {
+    cortex_m_semihosting::heprintln!("{}", args);
+}
+
+/// Reports a panic on the host's stdout (the e2e test looks for `firmware panic: `).
+pub fn panic_report(info: &core::panic::PanicInfo<'_>) {
+    cortex_m_semihosting::hprintln!("firmware panic: {}", info);
 }
 
 /// Ends the QEMU session with an exit status the host process sees (semihosting `SYS_EXIT`).
