@@ -164,6 +164,13 @@ def main():
               f"kill -9 #{trial + 1} after {done} word programs: whole words 1..{done}, the rest erased")
     image = open(flash, "rb").read()
     check(image[:len(model)] == model, "slot A (factory model) untouched throughout")
+
+    q = Qemu(flash)
+    q.sock.sendall(b"o")
+    check(q.line() == "overflowing", "recursing")
+    rc = q.wait()
+    err = q.proc.stderr.read().decode()
+    check(rc == 1 and "stack overflow" in err, f"a stack overflow stops the emulation (exit {rc}: {err.strip()!r})")
     q = Qemu(flash)
     q.sock.sendall(b"q")
     check(q.wait() == 0, "boots again after the kills")

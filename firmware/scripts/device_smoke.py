@@ -5,7 +5,8 @@ person, verify and identify, a model update to slot B, then `kill -9` of QEMU an
 must still hold the template and serve the updated slot. Prints the device's figures (memory,
 stack peak, cost ticks) and the wall time per 20 KB frame.
 
-Usage: firmware/scripts/device_smoke.py   (builds the firmware first). The real host client is
+Usage: firmware/scripts/device_smoke.py   (builds the firmware first). Environment: PIPE=1 talks
+over the --pipe-in/--pipe-out FIFOs instead of UART0; ICOUNT=none|shift=N (default shift=6). The real host client is
 `facegate device ...`; this script only checks the board wiring.
 """
 import os
@@ -23,6 +24,7 @@ FIRMWARE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TARGET = os.path.join(FIRMWARE, "target", "smoke")
 ELF = os.path.join(TARGET, "thumbv7em-none-eabihf", "release", "facegate-firmware")
 MODEL = os.path.join(FIRMWARE, "..", "models", "facegate-v1.fgm")
+PIPE = os.environ.get("PIPE") == "1"
 ICOUNT = ["-icount", os.environ.get("ICOUNT", "shift=6")] if os.environ.get("ICOUNT", "shift=6") != "none" else []
 
 
@@ -162,33 +164,53 @@ def cobs_decode(data):
 
 
 class Device:
+    """The firmware in QEMU, over UART0 on a TCP socket, or with PIPE=1 over the --pipe FIFOs."""
+
     def __init__(self, flash):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        semi = f"enable=on,target=native,arg=facegate,arg=--flash,arg={flash}"
+        args = ["facegate", "--flash", flash]
+        if PIPE:
+            fifo_dir = tempfile.mkdtemp(prefix="facegate-pipe-")
+            fifo_in, fifo_out = os.path.join(fifo_dir, "in"), os.path.join(fifo_dir, "out")
+            os.mkfifo(fifo_in)
+            os.mkfifo(fifo_out)
+            args += ["--pipe-in", fifo_in, "--pipe-out", fifo_out]
+            serial = ["-serial", "null"]
+        else:
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                port = s.getsockname()[1]
+            serial = ["-serial", f"tcp:127.0.0.1:{port},server=on,wait=on"]
+        semi = "enable=on,target=native," + ",".join("arg=" + a for a in args)
         self.proc = subprocess.Popen(
             ["qemu-system-arm", *ICOUNT, "-machine", "mps2-an386", "-cpu", "cortex-m4",
-             "-nographic", "-monitor", "none", "-semihosting-config", semi,
-             "-serial", f"tcp:127.0.0.1:{port},server=on,wait=on", "-kernel", ELF],
+             "-nographic", "-monitor", "none", "-semihosting-config", semi, *serial, "-kernel", ELF],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         atexit.register(self.proc.kill)
-        for _ in range(200):
-            try:
-                self.sock = socket.create_connection(("127.0.0.1", port))
-                break
-            except OSError:
-                time.sleep(0.02)
-        self.sock.settimeout(120)
+        if PIPE:
+            # The firmware opens its input, then its output: open them in the same order.
+            self.w = open(fifo_in, "wb", buffering=0)
+            self.r = open(fifo_out, "rb", buffering=0)
+            self.send = self.w.write
+            self.recv = lambda: os.read(self.r.fileno(), 65536)
+        else:
+            for _ in range(200):
+                try:
+                    self.sock = socket.create_connection(("127.0.0.1", port))
+                    break
+                except OSError:
+                    time.sleep(0.02)
+            self.sock.settimeout(120)
+            self.send = self.sock.sendall
+            self.recv = lambda: self.sock.recv(65536)
         self.buf = b""
 
     def ask(self, request):
         payload = request + zlib.crc32(request).to_bytes(4, "little")
-        self.sock.sendall(b"\x00" + cobs_encode(payload) + b"\x00")
+        self.send(b"\x00" + cobs_encode(payload) + b"\x00")
         while b"\x00" not in self.buf:
-            chunk = self.sock.recv(65536)
+            chunk = self.recv()
             if not chunk:
-                raise RuntimeError("UART closed")
+                raise RuntimeError("stream closed")
             self.buf += chunk
         encoded, self.buf = self.buf.split(b"\x00", 1)
         raw = cobs_decode(encoded)

@@ -53,6 +53,7 @@ pub fn run(board: Board, arena: &'static mut [u8]) -> ! {
         mut uart,
         timer,
         flash,
+        pipe,
     } = board;
     log(format_args!(
         "facegate firmware {}: serving the protocol on UART0; flash {}",
@@ -70,6 +71,14 @@ pub fn run(board: Board, arena: &'static mut [u8]) -> ! {
         boot: flash.boot,
     };
     let mut device = Device::new(parts, QemuPlatform { timer });
+    if let Some(mut pipe) = pipe {
+        log(format_args!(
+            "facegate: serving on the --pipe FIFOs instead"
+        ));
+        // Until the host closes its end (Ok: end of stream) or the FIFO fails.
+        let ended = device.serve(&mut pipe, rx, arena);
+        exit(ended.is_ok())
+    }
     loop {
         match device.serve(&mut uart, rx, arena) {
             // The UART never ends; a receive overrun lost a byte, which the frame's COBS and

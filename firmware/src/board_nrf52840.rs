@@ -133,6 +133,31 @@ pub struct Board {
     pub timer: CostCounter,
     /// The NVMC's partitions.
     pub flash: Flash,
+    /// No host FIFOs on a board (the QEMU board's `--pipe-in`/`--pipe-out`).
+    pub pipe: Option<NoPipe>,
+}
+
+/// The type of the absent host pipe: never constructed.
+pub enum NoPipe {}
+
+impl embedded_io::ErrorType for NoPipe {
+    type Error = core::convert::Infallible;
+}
+
+impl embedded_io::Read for NoPipe {
+    fn read(&mut self, _buf: &mut [u8]) -> Result<usize, Self::Error> {
+        match *self {}
+    }
+}
+
+impl embedded_io::Write for NoPipe {
+    fn write(&mut self, _buf: &[u8]) -> Result<usize, Self::Error> {
+        match *self {}
+    }
+
+    fn flush(&mut self) -> Result<(), Self::Error> {
+        match *self {}
+    }
 }
 
 /// Why the board could not start.
@@ -203,6 +228,7 @@ impl Board {
                 boot: partition(layout.boot),
                 persistent: true,
             },
+            pipe: None,
         })
     }
 }

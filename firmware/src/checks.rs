@@ -10,6 +10,7 @@
 //!   store (the host compares across two QEMU runs);
 //! - `k`: erases the store, then programs word i = i + 1 for ever (the host kills QEMU with
 //!   `kill -9` mid-way and checks that the file holds a prefix of whole words);
+//! - `o`: recurses until the stack overflows: the stack guard must stop the emulation;
 //! - `m`: the memory figures (layout, statics, stack peak); `q`: exit.
 
 use crate::board::{timer, Board, NorPartition};
@@ -39,6 +40,7 @@ pub fn run(board: Board, arena: &'static mut [u8]) -> ! {
         mut uart,
         timer,
         mut flash,
+        ..
     } = board;
     line(
         &mut uart,
@@ -79,6 +81,14 @@ pub fn run(board: Board, arena: &'static mut [u8]) -> ! {
             }
             b'k' => count_forever(&mut uart, &mut flash.store),
             b'm' => memory(&mut uart),
+            b'o' => {
+                line(&mut uart, format_args!("overflowing"));
+                let depth = recurse(u32::MAX);
+                line(
+                    &mut uart,
+                    format_args!("error no overflow at depth {depth}"),
+                );
+            }
             b'q' => crate::board::exit(true),
             other => line(
                 &mut uart,
@@ -180,6 +190,16 @@ fn count_forever(uart: &mut Uart, store: &mut NorPartition) -> ! {
         // Full: start over on an erased store (the host kills long before).
         let _ = store.erase(0, cap);
     }
+}
+
+/// 64 bytes of frame per level, kept by `black_box`: overflows the stack long before `n` ends.
+#[inline(never)]
+fn recurse(n: u32) -> u32 {
+    let frame = core::hint::black_box([n; 16]);
+    if n == 0 {
+        return 0;
+    }
+    recurse(n - 1).wrapping_add(core::hint::black_box(frame[3]))
 }
 
 fn memory(uart: &mut Uart) {

@@ -95,16 +95,33 @@ impl Layout {
     }
 }
 
+/// Bytes of the no-access guard at the bottom of the stack (QEMU board: an MPU region; an
+/// ARMv7-M region is a power of two, aligned to its size).
+pub const STACK_GUARD_BYTES: usize = 256;
+
+/// The stack guard: the first [`STACK_GUARD_BYTES`]-aligned block inside the stack region.
+/// Nothing may read or write it (the board's MPU faults); the usable stack lies above it.
+pub fn stack_guard() -> Region {
+    let stack = Layout::get().stack;
+    let start = stack.start.next_multiple_of(STACK_GUARD_BYTES);
+    Region {
+        start,
+        end: start + STACK_GUARD_BYTES,
+    }
+}
+
 /// The word cortex-m-rt paints the free stack with at reset (its `paint-stack` feature).
 const PAINT: u32 = 0xCCCC_CCCC;
 
-/// The deepest the stack has been since reset, in bytes: the stack region is painted before
-/// `main`, so the lowest word no longer holding the paint marks the high-water point. (An
+/// The deepest the stack has been since reset, in bytes from its top: the stack region is
+/// painted before `main`, so the lowest word no longer holding the paint marks the high-water
+/// point. At most the stack above the guard (a deeper stack faults in the guard). (An
 /// overwritten word that happened to be written with the paint value is not seen: the figure is
 /// a lower bound by at most the run of such words at the very bottom.)
 pub fn stack_peak() -> usize {
     let stack = Layout::get().stack;
-    let mut addr = stack.start;
+    // Above the guard: reading the guard would fault.
+    let mut addr = stack_guard().end;
     while addr < stack.end {
         // SAFETY: `addr` is a 4-aligned address inside RAM between the statics and the top of
         // the stack; reading it races with nothing (single core, the words below SP are unused).

@@ -9,11 +9,15 @@
 //! - `--flash PATH`: back the NOR flash with the host file PATH (created erased, with the factory
 //!   model in slot A, if missing). Without it the flash lives in RAM only and every boot starts
 //!   from a fresh chip.
+//! - `--pipe-in PATH --pipe-out PATH`: also open two host FIFOs as a fast byte stream
+//!   ([`pipe::HostPipe`]); the product then serves the protocol there instead of on UART0.
 //! - `--cut-after N`: simulate a power cut (stop the emulation) when a flash operation is about to
 //!   start after N page erases and word programs have completed.
 
+mod guard;
 mod mmio;
 pub mod nor;
+pub mod pipe;
 mod semihost;
 pub mod timer;
 pub mod uart;
@@ -57,6 +61,12 @@ pub struct Board {
     pub timer: Timer0,
     /// The NOR flash.
     pub flash: Flash,
+    /// The host FIFOs, if `--pipe-in` and `--pipe-out` were given (the product serves there).
+    #[cfg_attr(
+        any(feature = "boot-report", feature = "board-check"),
+        allow(dead_code)
+    )]
+    pub pipe: Option<pipe::HostPipe>,
 }
 
 /// Why the board could not start.
@@ -76,6 +86,8 @@ pub enum BoardError {
     },
     /// The backing file could not be created, read or written.
     FlashFile,
+    /// `--pipe-in`/`--pipe-out` given alone, or a FIFO could not be opened.
+    Pipe,
 }
 
 impl core::fmt::Display for BoardError {
@@ -89,6 +101,7 @@ impl core::fmt::Display for BoardError {
                  delete it to start from an erased chip"
             ),
             Self::FlashFile => f.write_str("flash file could not be created, read or written"),
+            Self::Pipe => f.write_str("--pipe-in and --pipe-out need each other and two FIFOs"),
         }
     }
 }
@@ -104,6 +117,7 @@ impl Board {
         if TAKEN.swap(true, Ordering::AcqRel) {
             return Err(BoardError::Taken);
         }
+        guard::arm();
         let mut cmdline = [0u8; CMDLINE_BYTES];
         let options =
             Options::parse(semihost::command_line(&mut cmdline).ok_or(BoardError::CommandLine)?)?;
@@ -111,29 +125,42 @@ impl Board {
             nor::arm_power_cut(ops);
         }
         let file = match options.flash_path {
-            Some(path) => {
-                let mut name = [0u8; CMDLINE_BYTES + 1];
-                let dst = name.get_mut(..path.len()).ok_or(BoardError::CommandLine)?;
-                dst.copy_from_slice(path);
-                let name = name.get(..=path.len()).ok_or(BoardError::CommandLine)?;
-                Some(load_flash(name)?)
-            }
+            Some(path) => Some(load_flash(&c_path(path)?)?),
             None => {
                 erase_outside_factory_model();
                 None
             }
         };
+        let pipe = match (options.pipe_in, options.pipe_out) {
+            (Some(input), Some(output)) => Some(
+                pipe::HostPipe::open(&c_path(input)?, &c_path(output)?).ok_or(BoardError::Pipe)?,
+            ),
+            (None, None) => None,
+            _ => return Err(BoardError::Pipe),
+        };
         Ok(Self {
             uart: Uart0::new(),
             timer: Timer0::new(),
             flash: partitions(file),
+            pipe,
         })
     }
+}
+
+/// `path` with a NUL appended, for semihosting.
+fn c_path(path: &[u8]) -> Result<[u8; CMDLINE_BYTES + 1], BoardError> {
+    let mut name = [0u8; CMDLINE_BYTES + 1];
+    name.get_mut(..path.len())
+        .ok_or(BoardError::CommandLine)?
+        .copy_from_slice(path);
+    Ok(name)
 }
 
 /// The options on the semihosting command line.
 struct Options<'a> {
     flash_path: Option<&'a [u8]>,
+    pipe_in: Option<&'a [u8]>,
+    pipe_out: Option<&'a [u8]>,
     cut_after: Option<u32>,
 }
 
@@ -141,6 +168,8 @@ impl<'a> Options<'a> {
     fn parse(cmdline: &'a [u8]) -> Result<Self, BoardError> {
         let mut options = Options {
             flash_path: None,
+            pipe_in: None,
+            pipe_out: None,
             cut_after: None,
         };
         let mut words = cmdline.split(|&b| b == b' ').filter(|w| !w.is_empty());
@@ -148,6 +177,12 @@ impl<'a> Options<'a> {
             match word {
                 b"--flash" => {
                     options.flash_path = Some(words.next().ok_or(BoardError::CommandLine)?)
+                }
+                b"--pipe-in" => {
+                    options.pipe_in = Some(words.next().ok_or(BoardError::CommandLine)?)
+                }
+                b"--pipe-out" => {
+                    options.pipe_out = Some(words.next().ok_or(BoardError::CommandLine)?)
                 }
                 b"--cut-after" => {
                     let n = words.next().ok_or(BoardError::CommandLine)?;

@@ -24,18 +24,27 @@ impl HostFile {
         Self::open(path, nr::open::RW_BINARY)
     }
 
+    /// Opens `path` (NUL-terminated) for reading only (a FIFO: blocks until a writer opens it).
+    pub fn open_read(path: &[u8]) -> Option<Self> {
+        Self::open(path, nr::open::R_BINARY)
+    }
+
+    /// Opens `path` (NUL-terminated) for writing only (a FIFO: blocks until a reader opens it).
+    pub fn open_write(path: &[u8]) -> Option<Self> {
+        Self::open(path, nr::open::W_TRUNC_BINARY)
+    }
+
     /// Creates (or truncates) `path` (NUL-terminated) read-write, binary.
     pub fn create(path: &[u8]) -> Option<Self> {
         Self::open(path, nr::open::RW_TRUNC_BINARY)
     }
 
     fn open(path: &[u8], mode: usize) -> Option<Self> {
-        let (&0, name) = path.split_last()? else {
-            return None;
-        };
-        // SAFETY: SYS_OPEN reads `name.len()` bytes of the NUL-terminated name; both stay alive
-        // for the call.
-        let handle = unsafe { syscall!(OPEN, path.as_ptr(), mode, name.len()) };
+        // The name ends at the first NUL (`path` may be a longer buffer).
+        let len = path.iter().position(|&b| b == 0)?;
+        // SAFETY: SYS_OPEN reads the `len` bytes of the name and its NUL, inside `path`, which
+        // stays alive for the call.
+        let handle = unsafe { syscall!(OPEN, path.as_ptr(), mode, len) };
         (handle as isize >= 0).then_some(Self { handle })
     }
 
@@ -63,6 +72,25 @@ impl HostFile {
     pub fn write_at(&self, offset: usize, bytes: &[u8]) -> Result<(), HostIoError> {
         self.seek(offset)?;
         // SAFETY: SYS_WRITE reads `bytes.len()` bytes from `bytes`, borrowed for the call.
+        let not_written = unsafe { syscall!(WRITE, self.handle, bytes.as_ptr(), bytes.len()) };
+        if not_written == 0 {
+            Ok(())
+        } else {
+            Err(HostIoError)
+        }
+    }
+
+    /// Reads what the host gives at the current position, at most `buf.len()` bytes, blocking
+    /// until there is some; 0 = end of file (a FIFO's writer closed it).
+    pub fn read_some(&self, buf: &mut [u8]) -> Result<usize, HostIoError> {
+        // SAFETY: as in `read_at`.
+        let not_read = unsafe { syscall!(READ, self.handle, buf.as_mut_ptr(), buf.len()) };
+        buf.len().checked_sub(not_read).ok_or(HostIoError)
+    }
+
+    /// Writes all of `bytes` at the current position (a stream: no seek).
+    pub fn write_stream(&self, bytes: &[u8]) -> Result<(), HostIoError> {
+        // SAFETY: as in `write_at`.
         let not_written = unsafe { syscall!(WRITE, self.handle, bytes.as_ptr(), bytes.len()) };
         if not_written == 0 {
             Ok(())
