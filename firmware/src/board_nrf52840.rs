@@ -9,6 +9,8 @@
 //!   fits the part's 1 MiB of flash and its RAM is budgeted at 64 KiB as on QEMU. probe-rs
 //!   writes the code and the factory model (slot A) and leaves the other pages as they were.
 //! - No semihosting: `log` is silent, `exit` and a panic reset the chip.
+//! - Not yet here: the QEMU board's MPU stack guard (src/board/guard.rs) and a way to see logs
+//!   (RTT); the stack is still painted and measured.
 //!
 //! Compile-checked only (`cargo check --release --features board-nrf52840`); not run on a board
 //! by this project yet.

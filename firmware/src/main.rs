@@ -1,4 +1,5 @@
-//! facegate firmware for the Cortex-M4F, run under QEMU `mps2-an386`.
+//! facegate firmware for the Cortex-M4F: QEMU `mps2-an386` (src/board/), or an nRF52840 with
+//! `--features board-nrf52840` (src/board_nrf52840.rs, the same board API).
 //!
 //! The board module ([`board`]) is the only code that touches registers or semihosting; it hands
 //! the rest UART0 as an `embedded-io` stream, TIMER0 as the cost counter and the NOR flash's
