@@ -6,6 +6,7 @@
 pub mod backend;
 pub mod commands;
 pub mod data;
+pub mod device;
 pub mod diagnostics;
 pub mod eval;
 pub mod folded;

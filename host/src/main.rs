@@ -1,7 +1,9 @@
 //! `facegate`: the host command line. Parsing and dispatch only; the work is in the library.
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use facegate::commands::{bench, calibrate, embed, evaluate, export, quantize, train};
+use facegate::commands::{
+    bench, calibrate, demo, device, embed, emulate, evaluate, export, flash, quantize, train,
+};
 
 #[derive(Parser)]
 #[command(
@@ -16,6 +18,16 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// The device end to end: boot the firmware in QEMU, send the release model, enrol people,
+    /// verify and identify probes, each decision checked against the host engine.
+    Demo(demo::DemoArgs),
+    /// Talk to a device (a board on a serial port, or QEMU): info, selftest, enroll, verify,
+    /// identify, delete, list.
+    Device(device::DeviceArgs),
+    /// Run the device in QEMU with a persistent flash file; prints where to connect.
+    Emulate(emulate::EmulateArgs),
+    /// Write a `.fgm` model to a device over the protocol (A/B slots, atomic switch).
+    Flash(flash::FlashArgs),
     /// Train a face embedder (triplet / contrastive / softmax-ratio loss) into a run folder.
     Train(train::TrainArgs),
     /// Evaluate a model on LFW-format pairs (10-fold accuracy, ROC, EER, TAR@FAR, plots).
@@ -39,6 +51,10 @@ enum Command {
 
 fn main() -> Result<()> {
     match Cli::parse().command {
+        Command::Demo(args) => demo::run(args)?,
+        Command::Device(args) => device::run(args)?,
+        Command::Emulate(args) => emulate::run(args)?,
+        Command::Flash(args) => flash::run(args)?,
         Command::Train(args) => train::run(args)?,
         Command::Eval(args) => {
             evaluate::run(args)?;

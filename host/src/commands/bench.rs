@@ -45,6 +45,9 @@ pub enum BenchKind {
     Onnx,
     /// Embeddings/s of the int8 `.fgm` engine (`--model`'s `.fgm`), 1 thread and all cores.
     Int8,
+    /// The `.fgm` (`--model`'s) on the device in QEMU under `-icount`: instructions per layer
+    /// and per embedding, memory (bench_device.rs).
+    Device,
 }
 
 fn median_ms(mut samples: Vec<f64>) -> f64 {
@@ -145,6 +148,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         }
         BenchKind::Mining => bench_mining(args.repeat),
         BenchKind::Int8 => super::bench_int8::bench_int8(&args.model, args.images)?,
+        BenchKind::Device => super::bench_device::run(&args.model.with_extension("fgm"))?,
         BenchKind::Onnx => {
             super::bench_onnx::bench_onnx(&args.model, args.images, args.repeat)?;
         }

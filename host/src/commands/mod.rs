@@ -2,12 +2,17 @@
 //! parses and dispatches). Errors are `anyhow` here: these are the outermost layer.
 
 pub mod bench;
+pub mod bench_device;
 pub mod bench_int8;
 pub mod bench_onnx;
 pub mod calibrate;
+pub mod demo;
+pub mod device;
 pub mod embed;
+pub mod emulate;
 pub mod evaluate;
 pub mod export;
+pub mod flash;
 pub mod model_source;
 pub mod quantize;
 pub mod train;
