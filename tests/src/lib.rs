@@ -1,4 +1,8 @@
-//! Helpers for the end-to-end tests: build the firmware for the Cortex-M4F and boot it in QEMU.
+//! Helpers for the end-to-end tests: build the firmware for the Cortex-M4F and boot it in QEMU,
+//! either to read its boot report (`run_qemu`) or as a device served over its UART
+//! ([`facegate::device::firmware::Qemu`], re-exported with the client as [`device`]).
+
+pub use facegate::device;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -13,42 +17,12 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// Builds the firmware (release profile) with the given cargo features and returns the ELF path.
+/// Builds the firmware (release profile) with the given cargo features and returns the ELF path
+/// ([`facegate::device::firmware::build_firmware`], which `facegate emulate` and `demo` use too).
 ///
 /// Panics with a message that says what to install when the cross target is missing.
 pub fn build_firmware(features: &[&str]) -> PathBuf {
-    let firmware = workspace_root().join("firmware");
-    // A separate target dir per feature set: two tests can build at once without one
-    // overwriting the other's ELF.
-    let flavour = if features.is_empty() {
-        "default".to_string()
-    } else {
-        features.join("-")
-    };
-    let target_dir = firmware.join("target").join(&flavour);
-    let mut cmd = Command::new(env!("CARGO"));
-    cmd.current_dir(&firmware)
-        .args(["build", "--release", "--target-dir"])
-        .arg(&target_dir);
-    if !features.is_empty() {
-        cmd.args(["--features", &features.join(",")]);
-    }
-    // Variables set by the outer `cargo test` describe the host build, not this one.
-    for var in [
-        "RUSTFLAGS",
-        "CARGO_BUILD_TARGET",
-        "CARGO_TARGET_DIR",
-        "CARGO_ENCODED_RUSTFLAGS",
-    ] {
-        cmd.env_remove(var);
-    }
-    let out = cmd.output().expect("run cargo to build the firmware");
-    assert!(
-        out.status.success(),
-        "firmware build failed (is the target installed? `rustup target add thumbv7em-none-eabihf`):\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    target_dir.join("thumbv7em-none-eabihf/release/facegate-firmware")
+    facegate::device::firmware::build_firmware(features).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// What a QEMU run printed and how it ended.
