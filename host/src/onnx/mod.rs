@@ -13,6 +13,7 @@ pub mod metadata;
 pub mod ort_runner;
 pub mod proto;
 pub mod qdq;
+pub mod qdq_bound;
 pub mod qdq_layers;
 pub mod tract_runner;
 

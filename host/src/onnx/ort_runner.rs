@@ -8,6 +8,7 @@
 //! `ort` panics on a missing library.
 
 use super::metadata::OnnxMetadata;
+use super::qdq::{from_u8, to_u8};
 use super::qdq_layers::{LayerModel, Y, YQ};
 use super::{embed_batched, read_model, CheckedModel, OnnxError, INPUT, OUTPUT};
 use crate::inference::Embeddings;
@@ -198,7 +199,8 @@ impl OrtLayer {
         })
     }
 
-    /// Runs the layer on its int8 inputs (NCHW, in the order of [`LayerModel::inputs`]).
+    /// Runs the layer on its int8 inputs (NCHW, in the order of [`LayerModel::inputs`]); they are
+    /// fed, and the output read, as the export's `uint8` + 128.
     pub fn run(&mut self, inputs: &[Vec<i8>]) -> Result<LayerOutput, OnnxError> {
         if inputs.len() != self.layer.inputs.len() {
             return Err(OnnxError::Input(format!(
@@ -209,7 +211,8 @@ impl OrtLayer {
         }
         let mut feed: Vec<(Cow<'_, str>, SessionInputValue<'_>)> = Vec::new();
         for (t, values) in self.layer.inputs.iter().zip(inputs) {
-            let tensor = Tensor::from_array((t.dims.clone(), values.clone())).map_err(ort_err)?;
+            let offset: Vec<u8> = values.iter().map(|&v| to_u8(v)).collect();
+            let tensor = Tensor::from_array((t.dims.clone(), offset)).map_err(ort_err)?;
             feed.push((Cow::Borrowed(t.name), tensor.into()));
         }
         let outputs = self.session.run(feed).map_err(ort_err)?;
@@ -218,7 +221,7 @@ impl OrtLayer {
                 .get(name)
                 .ok_or_else(|| OnnxError::Ort(format!("the layer model produced no {name}")))
         };
-        let (_, q) = output(YQ)?.try_extract_tensor::<i8>().map_err(ort_err)?;
+        let (_, q) = output(YQ)?.try_extract_tensor::<u8>().map_err(ort_err)?;
         let real = if self.layer.float_output {
             let (_, y) = output(Y)?.try_extract_tensor::<f32>().map_err(ort_err)?;
             Some(y.to_vec())
@@ -226,7 +229,7 @@ impl OrtLayer {
             None
         };
         Ok(LayerOutput {
-            quantized: q.to_vec(),
+            quantized: q.iter().map(|&v| from_u8(v)).collect(),
             real,
         })
     }

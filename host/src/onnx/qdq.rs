@@ -1,6 +1,7 @@
 //! The int8 model as a QDQ ONNX graph: every activation the device quantises is wrapped in
 //! `QuantizeLinear` → `DequantizeLinear` with the blob's scale and zero point, every weight is the
-//! blob's int8 tensor behind a per-channel `DequantizeLinear`, every bias the blob's `i32` one.
+//! blob's int8 tensor behind a per-channel `DequantizeLinear`, every bias the blob's `i32` one
+//! (8-bit values stored as `uint8` + 128: see "Why `uint8`" below).
 //!
 //! Built from a parsed `.fgm` blob, so it encodes exactly the device's quantisation. Each weight
 //! scale is recovered from the blob's requantisation multiplier as `M · s_out / s_in`, so the
@@ -17,6 +18,21 @@
 //!   graph uses `LpNormalization` in float.
 //!
 //! [`super::qdq_layers`] runs one layer at a time and bounds, per element, where these may show.
+//!
+//! # Why `uint8`, when the device computes in `int8`
+//!
+//! Every int8 value of the device (activations, weights, zero points) is written as `uint8`
+//! `q + 128` with zero point `z + 128` ([`to_u8`]): `(q + 128) − (z + 128) = q − z`, so each
+//! dequantised value, each integer accumulator and each saturation bound is the same integer as on
+//! the device — an exact re-expression, not a requantisation. It is needed because ONNX Runtime
+//! fuses the QDQ pattern into its integer kernels (`QLinearConv`, `QGemm`, `QLinearAdd`) under its
+//! default optimisations, and on x86-64 without VNNI (AVX2 only) its u8 × s8 kernels multiply pairs
+//! with `vpmaddubsw`, whose 16-bit sum of two products saturates: `2 · 255 · 128 = 65,280 >
+//! 32,767` for full-range weights. ONNX Runtime turns int8 activations into uint8 for those
+//! kernels, so an int8 export hit that path (max 48 LSB, cosine −0.04 on LFW, measured under
+//! `qemu-x86_64 -cpu Haswell`). With uint8 weights it uses its u8 × u8 kernels, which widen both
+//! operands to 16 bits and multiply-add pairs into 32 bits (`vpmaddwd`; `2 · 255 · 255 < 2^31`),
+//! and VNNI's `vpdpbusd` accumulates in 32 bits: exact on every x86-64 CPU class.
 
 use super::metadata::OnnxMetadata;
 use super::proto::{self, Attr, GraphBuilder};
@@ -36,16 +52,26 @@ fn tensor(name: &str, dims: &[usize], data_type: DataType, raw: Vec<u8>) -> pb::
     }
 }
 
+/// The ONNX element type of every quantised value of the export (see the module documentation).
+pub const QUANTIZED_TYPE: DataType = DataType::Uint8;
+
+/// A device int8 value as the export's `uint8`: `q + 128` (offset binary).
+pub fn to_u8(q: i8) -> u8 {
+    (q as u8) ^ 0x80
+}
+
+/// The export's `uint8` back to the device's int8: `q − 128`.
+pub fn from_u8(q: u8) -> i8 {
+    (q ^ 0x80) as i8
+}
+
 /// Adds a tensor's scale and zero point as `{name}.scale` and `{name}.zero_point`.
 fn quantization(g: &mut GraphBuilder, name: &str, t: &TensorRecord) -> (String, String) {
     let scale = g.constant(&format!("{name}.scale"), &[], &[t.scale]);
     let zp = format!("{name}.zero_point");
-    g.initializer(tensor(
-        &zp,
-        &[],
-        DataType::Int8,
-        vec![t.zero_point as i8 as u8],
-    ));
+    // Blob zero points are int8 values (the parser checks it).
+    let zero_point = to_u8(t.zero_point.clamp(-128, 127) as i8);
+    g.initializer(tensor(&zp, &[], QUANTIZED_TYPE, vec![zero_point]));
     (scale, zp)
 }
 
@@ -74,6 +100,32 @@ fn quantize_dequantize(g: &mut GraphBuilder, x: &str, name: &str, t: &TensorReco
     g.node("DequantizeLinear", &[&q, &scale, &zp], name, vec![])
 }
 
+/// The per-channel float scales the export gives a layer's weights and biases.
+pub struct ChannelScales {
+    /// `M · s_out / s_in` for each output channel (`M` the blob's requantisation multiplier).
+    pub weight: Vec<f32>,
+    /// `weight · s_in`: the int32 bias's scale.
+    pub bias: Vec<f32>,
+}
+
+/// The weight and bias scales of a layer with these channel constants and tensors.
+pub fn channel_scales(
+    channels: &ChannelParams<'_>,
+    input: &TensorRecord,
+    output: &TensorRecord,
+) -> ChannelScales {
+    let (s_in, s_out) = (f64::from(input.scale), f64::from(output.scale));
+    let weight: Vec<f32> = channels
+        .iter()
+        .map(|c| (c.requantize.to_real() * s_out / s_in) as f32)
+        .collect();
+    let bias = weight
+        .iter()
+        .map(|&s| (f64::from(s) * s_in) as f32)
+        .collect();
+    ChannelScales { weight, bias }
+}
+
 /// Per-channel weights and bias behind `DequantizeLinear`; returns (weight, bias) value names.
 fn weights(
     g: &mut GraphBuilder,
@@ -85,25 +137,21 @@ fn weights(
     output: &TensorRecord,
 ) -> (String, String) {
     let c_out = dims[0];
-    let (s_in, s_out) = (f64::from(input.scale), f64::from(output.scale));
-    let w_scales: Vec<f32> = channels
-        .iter()
-        .map(|c| (c.requantize.to_real() * s_out / s_in) as f32)
-        .collect();
-    let b_scales: Vec<f32> = w_scales
-        .iter()
-        .map(|&s| (f64::from(s) * s_in) as f32)
-        .collect();
+    let ChannelScales {
+        weight: w_scales,
+        bias: b_scales,
+    } = channel_scales(channels, input, output);
     let w = format!("{name}.weight.q");
     g.initializer(tensor(
         &w,
         dims,
-        DataType::Int8,
-        oihw.iter().map(|&v| v as u8).collect(),
+        QUANTIZED_TYPE,
+        oihw.iter().map(|&v| to_u8(v)).collect(),
     ));
     let ws = g.constant(&format!("{name}.weight.scale"), &[c_out], &w_scales);
     let wz = format!("{name}.weight.zero_point");
-    g.initializer(tensor(&wz, &[c_out], DataType::Int8, vec![0; c_out]));
+    // The device's symmetric weights (zero point 0) are `uint8` with zero point 128.
+    g.initializer(tensor(&wz, &[c_out], QUANTIZED_TYPE, vec![to_u8(0); c_out]));
     let wf = g.node(
         "DequantizeLinear",
         &[&w, &ws, &wz],

@@ -16,7 +16,7 @@
 //! [`YQ`] (int8).
 
 use super::proto::{self, Dimension, GraphBuilder};
-use super::qdq::{bad, dequantize, layer_nodes, layer_parts, quantize};
+use super::qdq::{bad, dequantize, layer_nodes, layer_parts, quantize, QUANTIZED_TYPE};
 use super::OnnxError;
 use facegate_shared::blob::{Model, Operator, TensorRecord};
 use facegate_shared::int8::add::AddMultipliers;
@@ -26,13 +26,13 @@ use facegate_shared::int8::{ChannelParams, QuantizedMultiplier};
 use tract_onnx::pb;
 use tract_onnx::pb::tensor_proto::DataType;
 
-/// The first input (int8).
+/// The first input (the device's int8 as `uint8` + 128, like every quantised value of the export).
 pub const X: &str = "x.q";
-/// The add's second input (int8).
+/// The add's second input (`uint8` + 128).
 pub const X2: &str = "x2.q";
 /// The float value the layer's `QuantizeLinear` rounds.
 pub const Y: &str = "y";
-/// The layer's int8 output.
+/// The layer's quantised output (`uint8` + 128).
 pub const YQ: &str = "y.q";
 
 /// A tensor of a layer model: its name, quantisation and NCHW dimensions.
@@ -116,13 +116,13 @@ pub fn layer_model(
         record: parts.output,
         dims: dims_of(&parts.output, flat_out),
     };
-    let mut outputs = vec![declare(YQ, &output.dims, DataType::Int8)];
+    let mut outputs = vec![declare(YQ, &output.dims, QUANTIZED_TYPE)];
     if float_output {
         outputs.push(declare(Y, &output.dims, DataType::Float));
     }
     let declared = inputs
         .iter()
-        .map(|t| declare(t.name, &t.dims, DataType::Int8))
+        .map(|t| declare(t.name, &t.dims, QUANTIZED_TYPE))
         .collect();
     let graph = g.finish(&format!("layer{index}"), declared, outputs);
     Ok(LayerModel {
