@@ -14,7 +14,7 @@
 //! - [`protocol`]: the host ↔ device messages and their framing (postcard, CRC-32, COBS).
 //! - [`device`]: the portable device application (command loop, template store, A/B model slots).
 #![cfg_attr(not(test), no_std)]
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod blob;

@@ -2,7 +2,7 @@
 //! of the pooled features to the embedding. Arithmetically a pointwise convolution of one pixel.
 
 use super::pointwise::PointwiseConv;
-use super::{check_len, ChannelParams, KernelError, OutputStage};
+use super::{check_len, dsp, ChannelParams, KernelError, OutputStage};
 
 /// A dense layer's constants.
 #[derive(Debug, Clone, Copy)]
@@ -26,6 +26,29 @@ impl Dense<'_> {
     pub fn run(&self, input: &[i8], output: &mut [i8]) -> Result<(), KernelError> {
         check_len("input", self.c_in, input.len())?;
         check_len("output", self.c_out, output.len())?;
+        if dsp::ENABLED {
+            dsp::pointwise::run_dense(&self.as_pointwise(), input, output)
+        } else {
+            self.as_pointwise().run_portable(input, output)
+        }
+    }
+
+    /// The portable kernel.
+    pub fn run_portable(&self, input: &[i8], output: &mut [i8]) -> Result<(), KernelError> {
+        check_len("input", self.c_in, input.len())?;
+        check_len("output", self.c_out, output.len())?;
+        self.as_pointwise().run_portable(input, output)
+    }
+
+    /// The DSP kernel ([`crate::int8::dsp`]; emulated off the device).
+    pub fn run_dsp(&self, input: &[i8], output: &mut [i8]) -> Result<(), KernelError> {
+        check_len("input", self.c_in, input.len())?;
+        check_len("output", self.c_out, output.len())?;
+        dsp::pointwise::run_dense(&self.as_pointwise(), input, output)
+    }
+
+    /// The same arithmetic as a one-pixel pointwise convolution.
+    fn as_pointwise(&self) -> PointwiseConv<'_> {
         PointwiseConv {
             pixels: 1,
             c_in: self.c_in,
@@ -35,6 +58,5 @@ impl Dense<'_> {
             channels: self.channels,
             stage: self.stage,
         }
-        .run(input, output)
     }
 }

@@ -123,11 +123,32 @@ impl Requantizer {
             -multiplier.shift
         };
         let e = if e < 1 { 1 } else { e } as u32;
+        // `2^(30+e) + 2^30` without a 64-bit variable shift (this runs once per channel and
+        // pixel block on the device): high word `2^(e−2)` (0 for e = 1), low word `2^30`, or
+        // `2^31 + 2^30` for e = 1.
+        let high = (1u32 << e) >> 2;
+        let low: u32 = if e == 1 { 0xc000_0000 } else { 0x4000_0000 };
         Self {
             multiplier,
-            nudge: (1i64 << (30 + e)) + (1 << 30),
+            nudge: ((u64::from(high) << 32) | u64::from(low)) as i64,
             post_shift: e - 1,
         }
+    }
+
+    /// Whether the multiplier shifts right ([`Self::apply_right_shift`] applies).
+    #[inline(always)]
+    pub fn shifts_right(&self) -> bool {
+        self.multiplier.shift < 0
+    }
+
+    /// [`Self::apply`] for a multiplier that shifts right ([`Self::shifts_right`]), without the
+    /// test: the kernels check it once per layer.
+    #[inline(always)]
+    pub fn apply_right_shift(&self, x: i32) -> i32 {
+        let m = self.multiplier.multiplier;
+        let negative = (x ^ m) >> 31;
+        let nudge = self.nudge + (i64::from(negative) << 31);
+        (((i64::from(x) * i64::from(m) + nudge) >> 32) as i32) >> self.post_shift
     }
 
     /// [`QuantizedMultiplier::apply`].
@@ -143,9 +164,7 @@ impl Requantizer {
             return ((i64::from(a) * i64::from(m) + (1 << 30)) >> 31) as i32;
         }
         // The product's sign, when it is not 0 (a zero product gives 0 with either nudge).
-        let negative = (x ^ m) >> 31;
-        let nudge = self.nudge + (i64::from(negative) << 31);
-        (((i64::from(x) * i64::from(m) + nudge) >> 32) as i32) >> self.post_shift
+        self.apply_right_shift(x)
     }
 }
 

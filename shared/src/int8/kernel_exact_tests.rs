@@ -13,13 +13,13 @@ use proptest::prelude::*;
 use std::vec::Vec;
 
 /// Int8 data where about a third of the values are −128 or 127.
-fn data(n: usize) -> impl Strategy<Value = Vec<i8>> {
+pub(crate) fn data(n: usize) -> impl Strategy<Value = Vec<i8>> {
     prop::collection::vec(prop_oneof![any::<i8>(), Just(i8::MIN), Just(i8::MAX)], n)
 }
 
 /// Per-channel constants: biases over the whole `i32` range now and then, multipliers in
 /// `[2^30, 2^31)` (or 0), shifts over the whole valid range (mostly right shifts).
-fn channels(n: usize) -> impl Strategy<Value = Vec<u8>> {
+pub(crate) fn channels(n: usize) -> impl Strategy<Value = Vec<u8>> {
     let one = (
         prop_oneof![-100_000i32..100_000, any::<i32>()],
         prop_oneof![(1i32 << 30)..=i32::MAX, Just(0), Just(i32::MAX)],
@@ -39,7 +39,7 @@ fn channels(n: usize) -> impl Strategy<Value = Vec<u8>> {
 }
 
 /// Output zero point and a non-empty clamp range.
-fn stage() -> impl Strategy<Value = OutputStage> {
+pub(crate) fn stage() -> impl Strategy<Value = OutputStage> {
     (-128i32..=127, any::<i8>(), any::<i8>()).prop_map(|(zero_point, a, b)| OutputStage {
         zero_point,
         min: a.min(b),
@@ -48,7 +48,7 @@ fn stage() -> impl Strategy<Value = OutputStage> {
 }
 
 /// An input zero point: usually int8, sometimes outside (the naive path).
-fn zero_point() -> impl Strategy<Value = i32> {
+pub(crate) fn zero_point() -> impl Strategy<Value = i32> {
     prop_oneof![8 => -128i32..=127, 1 => Just(-128), 1 => Just(127), 1 => 128i32..300]
 }
 
@@ -165,7 +165,7 @@ proptest! {
         prop_assert_eq!(out, expected);
     }
 
-    /// `Add::run` / `run_in_place` (requantisations prepared once) against `Add::element`.
+    /// `Add::run` / `run_in_place` (per-byte tables) against `Add::element`.
     #[test]
     fn add_is_its_elementwise_reference(
         a in data(300),

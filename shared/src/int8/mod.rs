@@ -21,6 +21,7 @@ pub mod channel;
 pub mod conv2d;
 pub mod dense;
 pub mod depthwise;
+pub mod dsp;
 pub mod fixedpoint;
 pub mod l2norm;
 mod lanes;
@@ -30,7 +31,7 @@ pub mod pool;
 #[cfg(test)]
 mod fixedpoint_tests;
 #[cfg(test)]
-mod kernel_exact_tests;
+pub(crate) mod kernel_exact_tests;
 #[cfg(test)]
 mod kernel_tests;
 #[cfg(test)]

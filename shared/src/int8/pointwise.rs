@@ -12,7 +12,7 @@
 //! naive loop, which is also the reference the tests compare with byte for byte.
 
 use super::lanes::{pack, packable_zero_point, pair_outputs, MAX_TAPS};
-use super::{check_len, ChannelParams, KernelError, OutputStage};
+use super::{check_len, dsp, ChannelParams, KernelError, OutputStage};
 
 /// A pointwise convolution layer's constants.
 #[derive(Debug, Clone, Copy)]
@@ -76,11 +76,63 @@ impl PointwiseConv<'_> {
         }
     }
 
-    /// Runs from `input` into a separate `output`.
-    pub fn run(&self, input: &[i8], output: &mut [i8]) -> Result<(), KernelError> {
+    /// Checks the constants and the lengths of a separate input and output.
+    pub(crate) fn check(&self, input: &[i8], output: &[i8]) -> Result<(), KernelError> {
         self.check_constants()?;
         check_len("input", self.pixels * self.c_in, input.len())?;
-        check_len("output", self.pixels * self.c_out, output.len())?;
+        check_len("output", self.pixels * self.c_out, output.len())
+    }
+
+    /// Checks the constants and the lengths of an in-place run.
+    pub(crate) fn check_in_place(&self, buffer: &[i8], scratch: &[i8]) -> Result<(), KernelError> {
+        self.check_constants()?;
+        if self.c_out > self.c_in {
+            return Err(KernelError::Shape {
+                what: "an in-place pointwise convolution cannot widen the tensor",
+            });
+        }
+        check_len("input", self.pixels * self.c_in, buffer.len())?;
+        check_len("scratch", self.c_in, scratch.len())
+    }
+
+    /// Runs from `input` into a separate `output`: the DSP kernel on the device
+    /// ([`crate::int8::dsp`]), the portable one elsewhere.
+    pub fn run(&self, input: &[i8], output: &mut [i8]) -> Result<(), KernelError> {
+        if dsp::ENABLED {
+            dsp::pointwise::run(self, input, output)
+        } else {
+            self.run_portable(input, output)
+        }
+    }
+
+    /// Runs in place (see [`Self::run_in_place_portable`]): the DSP kernel on the device, the
+    /// portable one elsewhere.
+    pub fn run_in_place(&self, buffer: &mut [i8], scratch: &mut [i8]) -> Result<(), KernelError> {
+        if dsp::ENABLED {
+            dsp::pointwise::run_in_place(self, buffer, scratch)
+        } else {
+            self.run_in_place_portable(buffer, scratch)
+        }
+    }
+
+    /// The DSP kernel ([`crate::int8::dsp`]; emulated off the device): from `input` into a
+    /// separate `output`.
+    pub fn run_dsp(&self, input: &[i8], output: &mut [i8]) -> Result<(), KernelError> {
+        dsp::pointwise::run(self, input, output)
+    }
+
+    /// The DSP kernel, in place.
+    pub fn run_in_place_dsp(
+        &self,
+        buffer: &mut [i8],
+        scratch: &mut [i8],
+    ) -> Result<(), KernelError> {
+        dsp::pointwise::run_in_place(self, buffer, scratch)
+    }
+
+    /// The portable kernel: from `input` into a separate `output`.
+    pub fn run_portable(&self, input: &[i8], output: &mut [i8]) -> Result<(), KernelError> {
+        self.check(input, output)?;
         if !self.packs() || self.c_out == 0 {
             self.run_reference(input, output);
             return Ok(());
@@ -124,17 +176,15 @@ impl PointwiseConv<'_> {
         }
     }
 
-    /// Runs in place: `buffer` holds the input (`pixels · c_in` bytes) and receives the output
-    /// in its first `pixels · c_out` bytes. Needs `c_out ≤ c_in` and a `c_in`-byte scratch.
-    pub fn run_in_place(&self, buffer: &mut [i8], scratch: &mut [i8]) -> Result<(), KernelError> {
-        self.check_constants()?;
-        if self.c_out > self.c_in {
-            return Err(KernelError::Shape {
-                what: "an in-place pointwise convolution cannot widen the tensor",
-            });
-        }
-        check_len("input", self.pixels * self.c_in, buffer.len())?;
-        check_len("scratch", self.c_in, scratch.len())?;
+    /// The portable kernel, in place: `buffer` holds the input (`pixels · c_in` bytes) and
+    /// receives the output in its first `pixels · c_out` bytes. Needs `c_out ≤ c_in` and a
+    /// `c_in`-byte scratch.
+    pub fn run_in_place_portable(
+        &self,
+        buffer: &mut [i8],
+        scratch: &mut [i8],
+    ) -> Result<(), KernelError> {
+        self.check_in_place(buffer, scratch)?;
         let (c_in, c_out) = (self.c_in, self.c_out);
         let mut first = 0;
         if self.packs() && c_out > 0 {

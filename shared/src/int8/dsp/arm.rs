@@ -1,0 +1,293 @@
+//! The Cortex-M4 DSP instructions as stable inline `asm!`: the only `unsafe` code in the crate.
+//!
+//! Each single-instruction function is a register-to-register operation with no memory access
+//! (`nomem`), no stack use and no effect other than its output register (and, for `SMLAD` and
+//! `SSUB16`, the sticky Q / GE flags, which no code reads; those blocks do not claim
+//! `preserves_flags`). The two loops read memory only inside the slices they are given, which the
+//! SAFETY comments show. Their results are bit for bit those of [`super::emulated`].
+#![allow(unsafe_code)]
+
+use core::arch::asm;
+
+/// `SXTB16 Rd, Rm`: bytes 0 and 2, sign-extended into the two halves.
+#[inline(always)]
+pub fn sxtb16(x: u32) -> u32 {
+    let out: u32;
+    // SAFETY: a register-only instruction without side effects.
+    unsafe {
+        asm!("sxtb16 {0}, {1}", lateout(reg) out, in(reg) x,
+             options(pure, nomem, nostack, preserves_flags));
+    }
+    out
+}
+
+/// `SXTB16 Rd, Rm, ROR #8`: bytes 1 and 3, sign-extended into the two halves.
+#[inline(always)]
+pub fn sxtb16_ror8(x: u32) -> u32 {
+    let out: u32;
+    // SAFETY: a register-only instruction without side effects.
+    unsafe {
+        asm!("sxtb16 {0}, {1}, ror #8", lateout(reg) out, in(reg) x,
+             options(pure, nomem, nostack, preserves_flags));
+    }
+    out
+}
+
+/// `SSUB16 Rd, Rn, Rm`: halfwise `a − b`.
+#[inline(always)]
+pub fn ssub16(a: u32, b: u32) -> u32 {
+    let out: u32;
+    // SAFETY: a register-only instruction; it also sets the GE flags, which nothing reads.
+    unsafe {
+        asm!("ssub16 {0}, {1}, {2}", lateout(reg) out, in(reg) a, in(reg) b,
+             options(pure, nomem, nostack));
+    }
+    out
+}
+
+/// `SMLAD Rd, Rn, Rm, Ra`: `acc + lo·lo + hi·hi`.
+#[inline(always)]
+pub fn smlad(a: u32, b: u32, acc: i32) -> i32 {
+    let out: i32;
+    // SAFETY: a register-only instruction; it may set the sticky Q flag, which nothing reads.
+    unsafe {
+        asm!("smlad {0}, {1}, {2}, {3}", lateout(reg) out, in(reg) a, in(reg) b, in(reg) acc,
+             options(pure, nomem, nostack));
+    }
+    out
+}
+
+/// `SMLABB Rd, Rn, Rm, Ra`: `acc + lo(a)·lo(b)`.
+#[inline(always)]
+pub fn smlabb(a: u32, b: u32, acc: i32) -> i32 {
+    let out: i32;
+    // SAFETY: a register-only instruction; it may set the sticky Q flag, which nothing reads.
+    unsafe {
+        asm!("smlabb {0}, {1}, {2}, {3}", lateout(reg) out, in(reg) a, in(reg) b, in(reg) acc,
+             options(pure, nomem, nostack));
+    }
+    out
+}
+
+/// `SMLATB Rd, Rn, Rm, Ra`: `acc + hi(a)·lo(b)`.
+#[inline(always)]
+pub fn smlatb(a: u32, b: u32, acc: i32) -> i32 {
+    let out: i32;
+    // SAFETY: a register-only instruction; it may set the sticky Q flag, which nothing reads.
+    unsafe {
+        asm!("smlatb {0}, {1}, {2}, {3}", lateout(reg) out, in(reg) a, in(reg) b, in(reg) acc,
+             options(pure, nomem, nostack));
+    }
+    out
+}
+
+/// `PKHBT Rd, Rn, Rm, LSL #16`: the low half of `low` under the low half of `high`.
+#[inline(always)]
+pub fn pkhbt(low: u32, high: u32) -> u32 {
+    let out: u32;
+    // SAFETY: a register-only instruction without side effects.
+    unsafe {
+        asm!("pkhbt {0}, {1}, {2}, lsl #16", lateout(reg) out, in(reg) low, in(reg) high,
+             options(pure, nomem, nostack, preserves_flags));
+    }
+    out
+}
+
+/// `PKHTB Rd, Rn, Rm, ASR #16`: the high half of `low` under the high half of `high`.
+#[inline(always)]
+pub fn pkhtb(low: u32, high: u32) -> u32 {
+    let out: u32;
+    // SAFETY: a register-only instruction without side effects.
+    unsafe {
+        asm!("pkhtb {0}, {1}, {2}, asr #16", lateout(reg) out, in(reg) high, in(reg) low,
+             options(pure, nomem, nostack, preserves_flags));
+    }
+    out
+}
+
+/// One group of [`dot_4x1`] with the single instructions.
+#[inline(always)]
+fn group_4x1(w: &[u8], x: &[u32], acc: &mut [i32; 4]) {
+    if let (Some(w), Some(x)) = (w.get(..4), x.get(..8)) {
+        let w = u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
+        let (even, odd) = (sxtb16(w), sxtb16_ror8(w));
+        for (k, a) in acc.iter_mut().enumerate() {
+            *a = smlad(x[2 * k + 1], odd, smlad(x[2 * k], even, *a));
+        }
+    }
+}
+
+/// [`super::emulated::dot_4x1`]: four pixels against one weight row, two groups (8 MACs per
+/// pixel) per loop turn: per group one `LDR` of four weights, two `SXTB16`, four `LDRD` of the
+/// pixels' widened pairs and eight `SMLAD` (15 instructions for 16 MACs), plus `CMP`/`BNE`.
+#[inline(always)]
+pub fn dot_4x1(weights: &[u8], x: &[u32], acc: &mut [i32; 4]) {
+    let groups = (weights.len() / 4).min(x.len() / 8);
+    let (mut weights, mut x) = (weights, x);
+    if groups % 2 == 1 {
+        group_4x1(weights, x, acc);
+        weights = weights.get(4..).unwrap_or(&[]);
+        x = x.get(8..).unwrap_or(&[]);
+    }
+    let pairs = groups / 2;
+    if pairs == 0 {
+        return;
+    }
+    let [mut a0, mut a1, mut a2, mut a3] = *acc;
+    let wp = weights.as_ptr();
+    let xp = x.as_ptr();
+    // SAFETY: the loop runs `pairs ≥ 1` times; each turn reads 8 bytes at `wp` (`LDR` ×2, any
+    // alignment: ARMv7-M allows unaligned `LDR`) and 64 bytes at `xp` (`LDRD` ×8 on a `u32`
+    // slice: word-aligned, as `LDRD` requires). In all it reads `8·pairs ≤ weights.len()` bytes
+    // and `16·pairs ≤ x.len()` words, from the start of each slice. `end` is one past the last
+    // weight byte read, computed in bounds (`wrapping_add` never wraps here).
+    unsafe {
+        let end = wp.wrapping_add(8 * pairs);
+        asm!(
+            "2:",
+            "ldr {w}, [{wp}], #4",
+            "sxtb16 {t}, {w}, ror #8",
+            "sxtb16 {w}, {w}",
+            "ldrd {x0}, {x1}, [{xp}], #8",
+            "smlad {a0}, {x0}, {w}, {a0}",
+            "smlad {a0}, {x1}, {t}, {a0}",
+            "ldrd {x0}, {x1}, [{xp}], #8",
+            "smlad {a1}, {x0}, {w}, {a1}",
+            "smlad {a1}, {x1}, {t}, {a1}",
+            "ldrd {x0}, {x1}, [{xp}], #8",
+            "smlad {a2}, {x0}, {w}, {a2}",
+            "smlad {a2}, {x1}, {t}, {a2}",
+            "ldrd {x0}, {x1}, [{xp}], #8",
+            "smlad {a3}, {x0}, {w}, {a3}",
+            "smlad {a3}, {x1}, {t}, {a3}",
+            "ldr {w}, [{wp}], #4",
+            "sxtb16 {t}, {w}, ror #8",
+            "sxtb16 {w}, {w}",
+            "ldrd {x0}, {x1}, [{xp}], #8",
+            "smlad {a0}, {x0}, {w}, {a0}",
+            "smlad {a0}, {x1}, {t}, {a0}",
+            "ldrd {x0}, {x1}, [{xp}], #8",
+            "smlad {a1}, {x0}, {w}, {a1}",
+            "smlad {a1}, {x1}, {t}, {a1}",
+            "ldrd {x0}, {x1}, [{xp}], #8",
+            "smlad {a2}, {x0}, {w}, {a2}",
+            "smlad {a2}, {x1}, {t}, {a2}",
+            "ldrd {x0}, {x1}, [{xp}], #8",
+            "smlad {a3}, {x0}, {w}, {a3}",
+            "smlad {a3}, {x1}, {t}, {a3}",
+            "cmp {wp}, {end}",
+            "bne 2b",
+            wp = inout(reg) wp => _,
+            xp = inout(reg) xp => _,
+            end = in(reg) end,
+            w = out(reg) _,
+            t = out(reg) _,
+            x0 = out(reg) _,
+            x1 = out(reg) _,
+            a0 = inout(reg) a0,
+            a1 = inout(reg) a1,
+            a2 = inout(reg) a2,
+            a3 = inout(reg) a3,
+            options(nostack, readonly),
+        );
+    }
+    *acc = [a0, a1, a2, a3];
+}
+
+/// [`dot_4x1`] for exactly `G` groups (`weights.len() ≥ 4G`, `x.len() ≥ 8G`; otherwise the
+/// loop form runs), fully unrolled: per group one `LDR` of four weights, two `SXTB16`, two
+/// `LDM` of four widened pairs and eight `SMLAD` — 13 instructions for 16 MACs, no loop
+/// counter. Pointwise layers of 16, 64 and 128 input channels use it.
+#[inline(always)]
+pub fn dot_4x1_fixed<const G: usize>(weights: &[u8], x: &[u32], acc: &mut [i32; 4]) {
+    if weights.len() < 4 * G || x.len() < 8 * G || G == 0 {
+        dot_4x1(weights, x, acc);
+        return;
+    }
+    let [mut a0, mut a1, mut a2, mut a3] = *acc;
+    // SAFETY: the block reads `4·G ≤ weights.len()` bytes from `weights` (unaligned `LDR` is
+    // allowed) and `8·G ≤ x.len()` words from `x` (`LDM` on a `u32` slice: word-aligned), both
+    // from the start, as checked above. `LDM` loads ascending addresses into r0..r3 in order,
+    // which is why those four are named explicitly.
+    unsafe {
+        asm!(
+            ".rept {g}",
+            "ldr {w}, [{wp}], #4",
+            "sxtb16 {t}, {w}, ror #8",
+            "sxtb16 {w}, {w}",
+            "ldm {xp}!, {{r0, r1, r2, r3}}",
+            "smlad {a0}, r0, {w}, {a0}",
+            "smlad {a0}, r1, {t}, {a0}",
+            "smlad {a1}, r2, {w}, {a1}",
+            "smlad {a1}, r3, {t}, {a1}",
+            "ldm {xp}!, {{r0, r1, r2, r3}}",
+            "smlad {a2}, r0, {w}, {a2}",
+            "smlad {a2}, r1, {t}, {a2}",
+            "smlad {a3}, r2, {w}, {a3}",
+            "smlad {a3}, r3, {t}, {a3}",
+            ".endr",
+            g = const G,
+            wp = inout(reg) weights.as_ptr() => _,
+            xp = inout(reg) x.as_ptr() => _,
+            w = out(reg) _,
+            t = out(reg) _,
+            out("r0") _,
+            out("r1") _,
+            out("r2") _,
+            out("r3") _,
+            a0 = inout(reg) a0,
+            a1 = inout(reg) a1,
+            a2 = inout(reg) a2,
+            a3 = inout(reg) a3,
+            options(nostack, readonly),
+        );
+    }
+    *acc = [a0, a1, a2, a3];
+}
+
+/// [`super::emulated::dot_1x2`]: one pixel against two weight rows, one group per loop turn:
+/// one `LDRD` of the pixel's pairs, per row one `LDR`, two `SXTB16`, two `SMLAD` (11 instructions
+/// for 8 MACs), plus `CMP`/`BNE`.
+#[inline(always)]
+pub fn dot_1x2(row0: &[u8], row1: &[u8], x: &[u32], acc: &mut [i32; 2]) {
+    let groups = (row0.len() / 4).min(row1.len() / 4).min(x.len() / 2);
+    if groups == 0 {
+        return;
+    }
+    let [mut a0, mut a1] = *acc;
+    // SAFETY: the loop runs `groups ≥ 1` times; each turn reads 4 bytes at `w0` and at `w1`
+    // (unaligned `LDR` is allowed) and 8 bytes at `xp` (`LDRD` on a `u32` slice: word-aligned).
+    // In all `4·groups` bytes of each row and `2·groups` words of `x`, all within the slices.
+    unsafe {
+        let xp = x.as_ptr();
+        let end = xp.wrapping_add(2 * groups);
+        asm!(
+            "2:",
+            "ldrd {x0}, {x1}, [{xp}], #8",
+            "ldr {w}, [{w0}], #4",
+            "sxtb16 {t}, {w}, ror #8",
+            "sxtb16 {w}, {w}",
+            "smlad {a0}, {x0}, {w}, {a0}",
+            "smlad {a0}, {x1}, {t}, {a0}",
+            "ldr {w}, [{w1}], #4",
+            "sxtb16 {t}, {w}, ror #8",
+            "sxtb16 {w}, {w}",
+            "smlad {a1}, {x0}, {w}, {a1}",
+            "smlad {a1}, {x1}, {t}, {a1}",
+            "cmp {xp}, {end}",
+            "bne 2b",
+            xp = inout(reg) xp => _,
+            end = in(reg) end,
+            w0 = inout(reg) row0.as_ptr() => _,
+            w1 = inout(reg) row1.as_ptr() => _,
+            w = out(reg) _,
+            t = out(reg) _,
+            x0 = out(reg) _,
+            x1 = out(reg) _,
+            a0 = inout(reg) a0,
+            a1 = inout(reg) a1,
+            options(nostack, readonly),
+        );
+    }
+    *acc = [a0, a1];
+}

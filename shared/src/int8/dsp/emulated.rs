@@ -1,0 +1,108 @@
+//! The DSP instructions and loops of [`super::arm`] in plain Rust, bit for bit their definitions
+//! (ARMv7-M ARM, A7.7): the host's build of the DSP kernels, and the reference the firmware's
+//! `kernel-check` compares the real instructions with. The Q and GE flags are not modelled: no
+//! kernel reads them.
+
+/// Low signed half of a word.
+#[inline(always)]
+const fn lo(x: u32) -> i32 {
+    x as u16 as i16 as i32
+}
+
+/// High signed half of a word.
+#[inline(always)]
+const fn hi(x: u32) -> i32 {
+    (x >> 16) as u16 as i16 as i32
+}
+
+/// `SXTB16 Rd, Rm`: bytes 0 and 2 of `x`, sign-extended into the low and high halves.
+#[inline(always)]
+pub const fn sxtb16(x: u32) -> u32 {
+    let b0 = x as u8 as i8 as i16 as u16 as u32;
+    let b2 = (x >> 16) as u8 as i8 as i16 as u16 as u32;
+    b0 | (b2 << 16)
+}
+
+/// `SXTB16 Rd, Rm, ROR #8`: bytes 1 and 3 of `x`, sign-extended into the low and high halves.
+#[inline(always)]
+pub const fn sxtb16_ror8(x: u32) -> u32 {
+    sxtb16(x.rotate_right(8))
+}
+
+/// `SSUB16 Rd, Rn, Rm`: halfwise `a − b`, each modulo 2^16.
+#[inline(always)]
+pub const fn ssub16(a: u32, b: u32) -> u32 {
+    let l = (lo(a) - lo(b)) as u16 as u32;
+    let h = (hi(a) - hi(b)) as u16 as u32;
+    l | (h << 16)
+}
+
+/// `SMLAD Rd, Rn, Rm, Ra`: `acc + lo(a)·lo(b) + hi(a)·hi(b)`, modulo 2^32.
+#[inline(always)]
+pub const fn smlad(a: u32, b: u32, acc: i32) -> i32 {
+    acc.wrapping_add(lo(a) * lo(b)).wrapping_add(hi(a) * hi(b))
+}
+
+/// `SMLABB Rd, Rn, Rm, Ra`: `acc + lo(a)·lo(b)`, modulo 2^32.
+#[inline(always)]
+pub const fn smlabb(a: u32, b: u32, acc: i32) -> i32 {
+    acc.wrapping_add(lo(a) * lo(b))
+}
+
+/// `SMLATB Rd, Rn, Rm, Ra`: `acc + hi(a)·lo(b)`, modulo 2^32.
+#[inline(always)]
+pub const fn smlatb(a: u32, b: u32, acc: i32) -> i32 {
+    acc.wrapping_add(hi(a) * lo(b))
+}
+
+/// `PKHBT Rd, Rn, Rm, LSL #16`: the low half of `low` under the low half of `high`.
+#[inline(always)]
+pub const fn pkhbt(low: u32, high: u32) -> u32 {
+    (low & 0xffff) | (high << 16)
+}
+
+/// `PKHTB Rd, Rn, Rm, ASR #16`: the high half of `low` under the high half of `high`.
+#[inline(always)]
+pub const fn pkhtb(low: u32, high: u32) -> u32 {
+    (low >> 16) | (high & 0xffff_0000)
+}
+
+/// Four pixels' dot products with one weight row: for every 4-byte group `g` of `weights`,
+/// `acc[k] += SMLAD(x[8g + 2k], SXTB16(w_g)) + SMLAD(x[8g + 2k + 1], SXTB16(w_g, ROR 8))`,
+/// over `min(weights.len() / 4, x.len() / 8)` groups.
+#[inline(always)]
+pub fn dot_4x1(weights: &[u8], x: &[u32], acc: &mut [i32; 4]) {
+    for (w, x) in weights.chunks_exact(4).zip(x.chunks_exact(8)) {
+        let w = u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
+        let (even, odd) = (sxtb16(w), sxtb16_ror8(w));
+        for (k, a) in acc.iter_mut().enumerate() {
+            *a = smlad(x[2 * k + 1], odd, smlad(x[2 * k], even, *a));
+        }
+    }
+}
+
+/// [`dot_4x1`] over exactly `G` groups when the slices hold them (the device unrolls it).
+#[inline(always)]
+pub fn dot_4x1_fixed<const G: usize>(weights: &[u8], x: &[u32], acc: &mut [i32; 4]) {
+    match (weights.get(..4 * G), x.get(..8 * G)) {
+        (Some(w), Some(x)) => dot_4x1(w, x, acc),
+        _ => dot_4x1(weights, x, acc),
+    }
+}
+
+/// One pixel's dot products with two weight rows: for every group `g`,
+/// `acc[r] += SMLAD(x[2g], SXTB16(w_r,g)) + SMLAD(x[2g + 1], SXTB16(w_r,g, ROR 8))`, over
+/// `min(row0.len() / 4, row1.len() / 4, x.len() / 2)` groups.
+#[inline(always)]
+pub fn dot_1x2(row0: &[u8], row1: &[u8], x: &[u32], acc: &mut [i32; 2]) {
+    for ((w0, w1), x) in row0
+        .chunks_exact(4)
+        .zip(row1.chunks_exact(4))
+        .zip(x.chunks_exact(2))
+    {
+        for (w, a) in [w0, w1].into_iter().zip(acc.iter_mut()) {
+            let w = u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
+            *a = smlad(x[1], sxtb16_ror8(w), smlad(x[0], sxtb16(w), *a));
+        }
+    }
+}

@@ -1,0 +1,274 @@
+//! The pointwise (1×1) convolution and the dense layer on the DSP instructions.
+//!
+//! Pixels go four at a time. Each block's `x − zp` is widened once into a stack buffer of
+//! halfword pairs, per group of four input channels `[x0, x2]`, `[x1, x3]` for each of the four
+//! pixels (the order `SXTB16` gives and [`instr::dot_4x1`] reads), with the input channels past
+//! the last whole group kept aside as plain values. Then every output channel is one pass of its
+//! weight row over the buffer: a weight word is loaded and widened once for four pixels. The
+//! block's inputs are all read before any of its outputs is written, and the outputs of pixels
+//! `p..p+4` end at `(p+4)·c_out ≤ (p+4)·c_in`, so the same loop runs in place for a layer that
+//! does not widen the tensor. The dense layer is one pixel: two weight rows per pass
+//! ([`instr::dot_1x2`]).
+
+use super::{halves, instr};
+use crate::int8::fixedpoint::Requantizer;
+use crate::int8::lanes::packable_zero_point;
+use crate::int8::pointwise::PointwiseConv;
+use crate::int8::KernelError;
+
+/// Pixels per block.
+const BLOCK: usize = 4;
+/// Most input channels the pointwise buffer holds (`BLOCK · MAX_C_IN / 2` words: 1 KiB).
+pub const MAX_C_IN: usize = 128;
+/// Most input features of the dense path's buffer (`MAX_FEATURES / 2` words: 512 B).
+pub const MAX_FEATURES: usize = 256;
+
+/// Whether the DSP path takes a layer with `c_in` inputs and zero point `zp` (at most `max`
+/// inputs; `x − zp` must fit a signed half).
+pub(crate) fn applies(c_in: usize, zp: i32, max: usize) -> bool {
+    c_in > 0 && c_in <= max && packable_zero_point(zp)
+}
+
+/// Widens pixel `k` of a block (`pixel`: its `c_in` bytes) into `pairs` (`BLOCK` pixels
+/// interleaved per group, `stride` = pixels per group) and its leftover channels into `tail`.
+fn widen(pixel: &[i8], zp: i32, k: usize, stride: usize, pairs: &mut [u32], tail: &mut [i32]) {
+    let zp2 = halves(zp, zp);
+    let mut groups = pixel.chunks_exact(4);
+    for (g, w) in (&mut groups).enumerate() {
+        let w = u32::from_le_bytes([w[0] as u8, w[1] as u8, w[2] as u8, w[3] as u8]);
+        let at = 2 * (g * stride + k);
+        if let Some(slot) = pairs.get_mut(at..at + 2) {
+            slot[0] = instr::ssub16(instr::sxtb16(w), zp2);
+            slot[1] = instr::ssub16(instr::sxtb16_ror8(w), zp2);
+        }
+    }
+    for (t, &x) in tail.iter_mut().zip(groups.remainder()) {
+        *t = i32::from(x) - zp;
+    }
+}
+
+/// `Σ w·x` over the leftover channels.
+#[inline(always)]
+fn tail_dot(weights: &[i8], tail: &[i32]) -> i32 {
+    weights
+        .iter()
+        .zip(tail)
+        .fold(0i32, |a, (&w, &x)| a.wrapping_add(i32::from(w) * x))
+}
+
+/// Output channels whose accumulators are gathered before they are requantised.
+const CHUNK: usize = 16;
+
+/// The outputs of the block's pixels for channels `c0..c0 + accs.len()`: `out[k·c_out + c]` for
+/// `k < n`.
+#[inline(always)]
+fn chunk_outputs(
+    layer: &PointwiseConv<'_>,
+    accs: &[[i32; BLOCK]],
+    c0: usize,
+    out: &mut [i8],
+    n: usize,
+) {
+    let c_out = layer.c_out;
+    let (zp, min, max) = (
+        layer.stage.zero_point,
+        i32::from(layer.stage.min),
+        i32::from(layer.stage.max),
+    );
+    for (i, acc) in accs.iter().enumerate() {
+        let c = c0 + i;
+        let Some(param) = layer.channels.get(c) else {
+            return;
+        };
+        let rq = Requantizer::new(param.requantize);
+        let mut values = [0i32; BLOCK];
+        if rq.shifts_right() {
+            for (v, &a) in values.iter_mut().zip(acc) {
+                *v = rq.apply_right_shift(a.wrapping_add(param.bias));
+            }
+        } else {
+            for (v, &a) in values.iter_mut().zip(acc) {
+                *v = rq.apply(a.wrapping_add(param.bias));
+            }
+        }
+        for (k, &v) in values.iter().enumerate().take(n) {
+            if let Some(slot) = out.get_mut(k * c_out + c) {
+                *slot = v.saturating_add(zp).clamp(min, max) as i8;
+            }
+        }
+    }
+}
+
+/// A block of up to four pixels whose inputs are already widened: writes their outputs
+/// (`out`: `n · c_out` bytes, pixel-major), [`CHUNK`] output channels at a time: first their
+/// products, then their requantisation. `G` is the number of whole channel groups when the
+/// unrolled product applies (16, 64 or 128 input channels), 0 for the loop form.
+fn block_outputs<const G: usize>(
+    layer: &PointwiseConv<'_>,
+    pairs: &[u32],
+    tails: &[[i32; 3]; BLOCK],
+    out: &mut [i8],
+) {
+    let (c_in, c_out) = (layer.c_in, layer.c_out);
+    let whole = c_in - c_in % 4;
+    let has_tail = whole != c_in;
+    let n = (out.len() / c_out).min(BLOCK);
+    let weights: &[u8] = bytemuck::cast_slice(layer.weights);
+    let mut accs = [[0i32; BLOCK]; CHUNK];
+    for (chunk, rows) in weights.chunks(CHUNK * c_in).enumerate() {
+        let count = rows.len() / c_in;
+        let accs = &mut accs[..count.min(CHUNK)];
+        for (row, acc) in rows.chunks_exact(c_in).zip(accs.iter_mut()) {
+            *acc = [0; BLOCK];
+            if G == 0 {
+                instr::dot_4x1(row, pairs, acc);
+            } else {
+                instr::dot_4x1_fixed::<G>(row, pairs, acc);
+            }
+            if has_tail {
+                let row_tail: &[i8] = bytemuck::cast_slice(row.get(whole..).unwrap_or(&[]));
+                for (a, tail) in acc.iter_mut().zip(tails) {
+                    *a = a.wrapping_add(tail_dot(row_tail, tail));
+                }
+            }
+        }
+        chunk_outputs(layer, accs, chunk * CHUNK, out, n);
+    }
+}
+
+/// The block loop's body for one layer, chosen once per layer.
+type BlockFn = fn(&PointwiseConv<'_>, &[u32], &[[i32; 3]; BLOCK], &mut [i8]);
+
+/// [`block_outputs`] instantiated for the layer's channel count.
+fn block_fn(layer: &PointwiseConv<'_>) -> BlockFn {
+    match (layer.c_in % 4 == 0).then_some(layer.c_in / 4) {
+        Some(4) => block_outputs::<4>,
+        Some(16) => block_outputs::<16>,
+        Some(32) => block_outputs::<32>,
+        _ => block_outputs::<0>,
+    }
+}
+
+/// Widens the `n ≤ 4` pixels of `input` (`n · c_in` bytes) into `pairs` and `tails`; the
+/// slots of missing pixels are zero.
+fn widen_block(
+    layer: &PointwiseConv<'_>,
+    input: &[i8],
+    pairs: &mut [u32],
+    tails: &mut [[i32; 3]; BLOCK],
+) {
+    let c_in = layer.c_in;
+    if input.len() < BLOCK * c_in {
+        pairs.fill(0);
+    }
+    for (k, (pixel, tail)) in input.chunks_exact(c_in).zip(tails.iter_mut()).enumerate() {
+        widen(pixel, layer.input_zero_point, k, BLOCK, pairs, tail);
+    }
+}
+
+/// [`PointwiseConv::run`] on the DSP instructions (falls back to the portable kernel for more
+/// than [`MAX_C_IN`] input channels or a zero point outside int8).
+pub fn run(layer: &PointwiseConv<'_>, input: &[i8], output: &mut [i8]) -> Result<(), KernelError> {
+    if !applies(layer.c_in, layer.input_zero_point, MAX_C_IN) || layer.c_out == 0 {
+        return layer.run_portable(input, output);
+    }
+    layer.check(input, output)?;
+    let (c_in, c_out) = (layer.c_in, layer.c_out);
+    let groups = c_in / 4;
+    let mut buffer = [0u32; 2 * BLOCK * MAX_C_IN / 4];
+    let pairs = &mut buffer[..2 * BLOCK * groups];
+    let mut tails = [[0i32; 3]; BLOCK];
+    let block = block_fn(layer);
+    for (src, dst) in input
+        .chunks(BLOCK * c_in)
+        .zip(output.chunks_mut(BLOCK * c_out))
+    {
+        widen_block(layer, src, pairs, &mut tails);
+        block(layer, pairs, &tails, dst);
+    }
+    Ok(())
+}
+
+/// [`PointwiseConv::run_in_place`] on the DSP instructions (same fallback as [`run`]).
+pub fn run_in_place(
+    layer: &PointwiseConv<'_>,
+    buffer: &mut [i8],
+    scratch: &mut [i8],
+) -> Result<(), KernelError> {
+    if !applies(layer.c_in, layer.input_zero_point, MAX_C_IN) || layer.c_out == 0 {
+        return layer.run_in_place_portable(buffer, scratch);
+    }
+    layer.check_in_place(buffer, scratch)?;
+    let (c_in, c_out) = (layer.c_in, layer.c_out);
+    let groups = c_in / 4;
+    let mut words = [0u32; 2 * BLOCK * MAX_C_IN / 4];
+    let pairs = &mut words[..2 * BLOCK * groups];
+    let mut tails = [[0i32; 3]; BLOCK];
+    let block = block_fn(layer);
+    let mut first = 0;
+    while first < layer.pixels {
+        let n = BLOCK.min(layer.pixels - first);
+        // Every input of the block is read before any output is written; the outputs end at
+        // `(first + n)·c_out ≤ (first + n)·c_in`, before the next block's inputs.
+        widen_block(
+            layer,
+            &buffer[first * c_in..(first + n) * c_in],
+            pairs,
+            &mut tails,
+        );
+        block(
+            layer,
+            pairs,
+            &tails,
+            &mut buffer[first * c_out..(first + n) * c_out],
+        );
+        first += n;
+    }
+    Ok(())
+}
+
+/// [`crate::int8::dense::Dense::run`]'s arithmetic on the DSP instructions: one pixel of
+/// `layer.c_in ≤ MAX_FEATURES` inputs, two output channels per pass (same fallback as [`run`]).
+pub fn run_dense(
+    layer: &PointwiseConv<'_>,
+    input: &[i8],
+    output: &mut [i8],
+) -> Result<(), KernelError> {
+    if layer.pixels != 1 || !applies(layer.c_in, layer.input_zero_point, MAX_FEATURES) {
+        return layer.run_portable(input, output);
+    }
+    layer.check(input, output)?;
+    let c_in = layer.c_in;
+    let whole = c_in - c_in % 4;
+    let mut words = [0u32; MAX_FEATURES / 2];
+    let pairs = &mut words[..whole / 2];
+    let mut tail = [0i32; 3];
+    widen(input, layer.input_zero_point, 0, 1, pairs, &mut tail);
+    let weights: &[u8] = bytemuck::cast_slice(layer.weights);
+    let row = |c: usize| weights.get(c * c_in..c * c_in + whole).unwrap_or(&[]);
+    let row_tail = |c: usize| {
+        layer
+            .weights
+            .get(c * c_in + whole..(c + 1) * c_in)
+            .unwrap_or(&[])
+    };
+    let mut params = layer.channels.iter();
+    let mut c = 0;
+    while c < layer.c_out {
+        let mut acc = [0i32; 2];
+        let second = if c + 1 < layer.c_out { c + 1 } else { c };
+        instr::dot_1x2(row(c), row(second), pairs, &mut acc);
+        for (k, a) in acc.iter().enumerate().take(second + 1 - c) {
+            let Some(param) = params.next() else {
+                return Ok(());
+            };
+            let a = a.wrapping_add(tail_dot(row_tail(c + k), &tail));
+            let rq = Requantizer::new(param.requantize);
+            if let Some(slot) = output.get_mut(c + k) {
+                *slot = layer.stage.finish(rq.apply(a.wrapping_add(param.bias)));
+            }
+        }
+        c += 2;
+    }
+    Ok(())
+}

@@ -1,0 +1,91 @@
+//! The DSP kernels (here on the emulated instructions) against the portable kernels' naive
+//! reference loops, byte for byte, on the random shapes and data of `kernel_exact_tests`; and
+//! the emulated instructions against their definitions on named edge cases. The firmware's
+//! `kernel-check` repeats the kernel comparisons with the real instructions on the device.
+
+use super::emulated::*;
+use crate::int8::channel::CHANNEL_BYTES;
+use crate::int8::dense::Dense;
+use crate::int8::kernel_exact_tests::{channels, data, stage, zero_point};
+use crate::int8::pointwise::PointwiseConv;
+use crate::int8::ChannelParams;
+use proptest::prelude::*;
+use std::vec;
+
+#[test]
+fn instructions_on_named_edge_cases() {
+    // SXTB16: bytes 0 and 2 (or 1 and 3) sign-extended.
+    assert_eq!(sxtb16(0x80_7f_01_ff), 0x007f_ffff);
+    assert_eq!(sxtb16_ror8(0x80_7f_01_ff), 0xff80_0001);
+    // SSUB16 wraps each half on its own.
+    assert_eq!(ssub16(0x8000_0000, 0x0001_0001), 0x7fff_ffff);
+    // SMLAD: both products, the sum modulo 2^32 (the most negative halves squared twice).
+    assert_eq!(smlad(0x8000_8000, 0x8000_8000, 0), i32::MIN);
+    assert_eq!(smlad(0x0002_fffd, 0x0005_0007, 10), 10 - 21 + 10);
+    assert_eq!(smlabb(0x0002_fffd, 0x0005_0007, 0), -21);
+    assert_eq!(smlatb(0x0002_fffd, 0x0005_0007, 0), 14);
+    assert_eq!(pkhbt(0x1111_2222, 0x3333_4444), 0x4444_2222);
+    assert_eq!(pkhtb(0x1111_2222, 0x3333_4444), 0x3333_1111);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    #[test]
+    fn dsp_pointwise_is_the_reference_byte_for_byte(
+        pixels in 1usize..12,
+        c_in in prop_oneof![1usize..20, 60usize..70, 125usize..135],
+        c_out_less in 0usize..9,
+        zp in zero_point(),
+        stage in stage(),
+        input in data(11 * 134),
+        weights in data(134 * 134),
+        params in channels(134),
+    ) {
+        let c_out = c_in.saturating_sub(c_out_less).max(1);
+        let pw = PointwiseConv {
+            pixels,
+            c_in,
+            c_out,
+            input_zero_point: zp,
+            weights: &weights[..c_in * c_out],
+            channels: ChannelParams::new(&params[..c_out * CHANNEL_BYTES]).unwrap(),
+            stage,
+        };
+        let input = &input[..pixels * c_in];
+        let mut expected = vec![0i8; pixels * c_out];
+        pw.run_reference(input, &mut expected);
+        let mut out = vec![0i8; pixels * c_out];
+        pw.run_dsp(input, &mut out).unwrap();
+        prop_assert_eq!(&out, &expected);
+        let mut buffer = input.to_vec();
+        let mut scratch = vec![0i8; c_in];
+        pw.run_in_place_dsp(&mut buffer, &mut scratch).unwrap();
+        prop_assert_eq!(&buffer[..pixels * c_out], &expected[..]);
+    }
+
+    #[test]
+    fn dsp_dense_is_the_reference_byte_for_byte(
+        c_in in prop_oneof![1usize..20, 250usize..262],
+        c_out in 1usize..20,
+        zp in zero_point(),
+        stage in stage(),
+        input in data(261),
+        weights in data(261 * 19),
+        params in channels(19),
+    ) {
+        let dense = Dense {
+            c_in,
+            c_out,
+            input_zero_point: zp,
+            weights: &weights[..c_in * c_out],
+            channels: ChannelParams::new(&params[..c_out * CHANNEL_BYTES]).unwrap(),
+            stage,
+        };
+        let mut expected = vec![0i8; c_out];
+        dense.run_portable(&input[..c_in], &mut expected).unwrap();
+        let mut out = vec![0i8; c_out];
+        dense.run_dsp(&input[..c_in], &mut out).unwrap();
+        prop_assert_eq!(out, expected);
+    }
+}
