@@ -10,7 +10,7 @@
 
 use super::fixedpoint::Requantizer;
 use super::lanes::packable_zero_point;
-use super::{check_len, check_window, ChannelParams, KernelError, OutputStage, Shape, Window};
+use super::{check_len, check_window, dsp, ChannelParams, KernelError, OutputStage, Shape, Window};
 
 /// Longest padded input row (`width + 2·padding`) the fast path's ring holds.
 const RING_ROW: usize = 68;
@@ -51,8 +51,23 @@ impl DepthwiseConv2d<'_> {
         check_len("channels", c, self.channels.len())
     }
 
-    /// Runs the convolution.
+    /// Runs the convolution: the DSP kernel on the device ([`crate::int8::dsp`]), the portable
+    /// one elsewhere.
     pub fn run(&self, input: &[i8], output: &mut [i8]) -> Result<(), KernelError> {
+        if dsp::ENABLED {
+            dsp::depthwise::run(self, input, output)
+        } else {
+            self.run_portable(input, output)
+        }
+    }
+
+    /// The DSP kernel ([`crate::int8::dsp`]; emulated off the device).
+    pub fn run_dsp(&self, input: &[i8], output: &mut [i8]) -> Result<(), KernelError> {
+        dsp::depthwise::run(self, input, output)
+    }
+
+    /// The portable kernel.
+    pub fn run_portable(&self, input: &[i8], output: &mut [i8]) -> Result<(), KernelError> {
         self.check(input, output)?;
         let padded = self.input.width as usize + 2 * self.window.padding as usize;
         if self.window.kernel == 3

@@ -151,6 +151,22 @@ impl Requantizer {
         (((i64::from(x) * i64::from(m) + nudge) >> 32) as i32) >> self.post_shift
     }
 
+    /// For a right shift `e` of at least 2 (the usual case), the parts of
+    /// [`Self::apply_right_shift`] as the DSP requantisation loop takes them: the multiplier, the
+    /// nudge's high word `2^(e−2)` and the final shift `e − 1`. With `s = x >> 31` the result is
+    /// the high word of `x·m + ((2^(e−2) + s)·2^32 + (2^30 | (s & 2^31)))`, shifted right by `e − 1`.
+    #[inline(always)]
+    pub fn right_shift_parts(&self) -> Option<RightShiftParts> {
+        let e = self.post_shift + 1;
+        (self.multiplier.shift <= -2 && self.multiplier.multiplier >= 0).then_some(
+            RightShiftParts {
+                multiplier: self.multiplier.multiplier,
+                nudge_high: (self.nudge >> 32) as i32,
+                post_shift: e - 1,
+            },
+        )
+    }
+
     /// [`QuantizedMultiplier::apply`].
     #[inline(always)]
     pub fn apply(&self, x: i32) -> i32 {
@@ -166,6 +182,17 @@ impl Requantizer {
         // The product's sign, when it is not 0 (a zero product gives 0 with either nudge).
         self.apply_right_shift(x)
     }
+}
+
+/// [`Requantizer::right_shift_parts`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RightShiftParts {
+    /// The Q31 multiplier (non-negative).
+    pub multiplier: i32,
+    /// `2^(e−2)`.
+    pub nudge_high: i32,
+    /// `e − 1` (1..=30).
+    pub post_shift: u32,
 }
 
 /// gemmlowp `SaturatingRoundingDoublingHighMul`: `round(a·b / 2^31)` with ties away from zero,

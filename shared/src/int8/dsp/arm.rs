@@ -7,6 +7,8 @@
 //! SAFETY comments show. Their results are bit for bit those of [`super::emulated`].
 #![allow(unsafe_code)]
 
+use crate::int8::fixedpoint::Requantizer;
+use crate::int8::OutputStage;
 use core::arch::asm;
 
 /// `SXTB16 Rd, Rm`: bytes 0 and 2, sign-extended into the two halves.
@@ -243,6 +245,153 @@ pub fn dot_4x1_fixed<const G: usize>(weights: &[u8], x: &[u32], acc: &mut [i32; 
         );
     }
     *acc = [a0, a1, a2, a3];
+}
+
+/// [`super::emulated::depthwise_row`]: one output row of a 3×3 depthwise channel from three
+/// rows of overlapping pairs, per output `SMUAD`/`SMLAD` of `[v(a), v(a+1)]` with `[w0, w1]` and
+/// `SMLABB` of `v(a+2)` with `w2` for each kernel row: six loads and six multiplies for 9 MACs,
+/// plus the store. `S` is the stride (1 or 2).
+#[inline(always)]
+pub fn depthwise_row<const S: usize>(rows: [&[u32]; 3], weights: &[u32; 6], acc: &mut [i32]) {
+    let n = acc.len();
+    // Output k reads pairs S·k and S·k + 2 of each row.
+    let needed = if n == 0 { 0 } else { S * (n - 1) + 3 };
+    if n == 0 || rows.iter().any(|r| r.len() < needed) || !(S == 1 || S == 2) {
+        super::emulated::depthwise_row::<S>(rows, weights, acc);
+        return;
+    }
+    let [w0, w1, w2, w3, w4, w5] = *weights;
+    // SAFETY: the loop runs `n ≥ 1` times; turn `k` reads words `S·k` and `S·k + 2` of each
+    // row (in bounds: `S·(n−1) + 2 < needed ≤ len`, checked above) and writes word `k` of
+    // `acc` (`k < n = acc.len()`). All pointers are word-aligned (`u32`/`i32` slices).
+    unsafe {
+        let accp = acc.as_mut_ptr();
+        let end = accp.wrapping_add(n);
+        if S == 1 {
+            asm!(
+                "2:",
+                "ldr {x}, [{p0}], #4",
+                "smuad {a}, {x}, {w0}",
+                "ldr {x}, [{p0}, #4]",
+                "smlabb {a}, {x}, {w1}, {a}",
+                "ldr {x}, [{p1}], #4",
+                "smlad {a}, {x}, {w2}, {a}",
+                "ldr {x}, [{p1}, #4]",
+                "smlabb {a}, {x}, {w3}, {a}",
+                "ldr {x}, [{p2}], #4",
+                "smlad {a}, {x}, {w4}, {a}",
+                "ldr {x}, [{p2}, #4]",
+                "smlabb {a}, {x}, {w5}, {a}",
+                "str {a}, [{accp}], #4",
+                "cmp {accp}, {end}",
+                "bne 2b",
+                p0 = inout(reg) rows[0].as_ptr() => _,
+                p1 = inout(reg) rows[1].as_ptr() => _,
+                p2 = inout(reg) rows[2].as_ptr() => _,
+                w0 = in(reg) w0, w1 = in(reg) w1, w2 = in(reg) w2,
+                w3 = in(reg) w3, w4 = in(reg) w4, w5 = in(reg) w5,
+                accp = inout(reg) accp => _,
+                end = in(reg) end,
+                x = out(reg) _,
+                a = out(reg) _,
+                options(nostack),
+            );
+        } else {
+            asm!(
+                "2:",
+                "ldr {x}, [{p0}], #8",
+                "smuad {a}, {x}, {w0}",
+                "ldr {x}, [{p0}]",
+                "smlabb {a}, {x}, {w1}, {a}",
+                "ldr {x}, [{p1}], #8",
+                "smlad {a}, {x}, {w2}, {a}",
+                "ldr {x}, [{p1}]",
+                "smlabb {a}, {x}, {w3}, {a}",
+                "ldr {x}, [{p2}], #8",
+                "smlad {a}, {x}, {w4}, {a}",
+                "ldr {x}, [{p2}]",
+                "smlabb {a}, {x}, {w5}, {a}",
+                "str {a}, [{accp}], #4",
+                "cmp {accp}, {end}",
+                "bne 2b",
+                p0 = inout(reg) rows[0].as_ptr() => _,
+                p1 = inout(reg) rows[1].as_ptr() => _,
+                p2 = inout(reg) rows[2].as_ptr() => _,
+                w0 = in(reg) w0, w1 = in(reg) w1, w2 = in(reg) w2,
+                w3 = in(reg) w3, w4 = in(reg) w4, w5 = in(reg) w5,
+                accp = inout(reg) accp => _,
+                end = in(reg) end,
+                x = out(reg) _,
+                a = out(reg) _,
+                options(nostack),
+            );
+        }
+    }
+}
+
+/// [`super::emulated::requantize_strided`]'s loop for a right shift of at least 2 and an upper
+/// clamp of 127 (the other cases run the emulated form): per output 17 instructions.
+#[inline(always)]
+pub fn requantize_strided(
+    acc: &[i32],
+    bias: i32,
+    rq: &Requantizer,
+    stage: OutputStage,
+    out: &mut [i8],
+    stride: usize,
+) {
+    let n = acc.len();
+    let fits = n > 0
+        && stride > 0
+        && (n - 1)
+            .checked_mul(stride)
+            .is_some_and(|last| last < out.len());
+    let (Some(parts), true, true) = (rq.right_shift_parts(), stage.max == i8::MAX, fits) else {
+        super::emulated::requantize_strided(acc, bias, rq, stage, out, stride);
+        return;
+    };
+    // SAFETY: the loop runs `n ≥ 1` times; turn `k` reads `acc[k]` and writes
+    // `out[k·stride]`, in bounds (`(n−1)·stride < out.len()`, checked above). The arithmetic is
+    // that of `Requantizer::apply_right_shift` (see `right_shift_parts`); the output zero point
+    // is added without saturation, which is exact since `|x·m / 2^(31+e)| < 2^30` for e ≥ 2.
+    unsafe {
+        let accp = acc.as_ptr();
+        let end = accp.wrapping_add(n);
+        asm!(
+            "2:",
+            "ldr {a}, [{accp}], #4",
+            "add {a}, {a}, {bias}",
+            "asr {s}, {a}, #31",
+            "and {lo}, {s}, #0x80000000",
+            "orr {lo}, {lo}, #0x40000000",
+            "add {s}, {s}, {nh}",
+            "smlal {lo}, {s}, {a}, {m}",
+            "asr {a}, {s}, {post}",
+            "add {a}, {a}, {zp}",
+            "ssat {a}, #8, {a}",
+            "cmp {a}, {min}",
+            "it lt",
+            "movlt {a}, {min}",
+            "strb {a}, [{outp}]",
+            "add {outp}, {outp}, {stride}",
+            "cmp {accp}, {end}",
+            "bne 2b",
+            accp = inout(reg) accp => _,
+            end = in(reg) end,
+            bias = in(reg) bias,
+            nh = in(reg) parts.nudge_high,
+            m = in(reg) parts.multiplier,
+            post = in(reg) parts.post_shift,
+            zp = in(reg) stage.zero_point,
+            min = in(reg) i32::from(stage.min),
+            outp = inout(reg) out.as_mut_ptr() => _,
+            stride = in(reg) stride,
+            a = out(reg) _,
+            s = out(reg) _,
+            lo = out(reg) _,
+            options(nostack),
+        );
+    }
 }
 
 /// [`super::emulated::dot_1x2`]: one pixel against two weight rows, one group per loop turn:

@@ -3,6 +3,9 @@
 //! `kernel-check` compares the real instructions with. The Q and GE flags are not modelled: no
 //! kernel reads them.
 
+use crate::int8::fixedpoint::Requantizer;
+use crate::int8::OutputStage;
+
 /// Low signed half of a word.
 #[inline(always)]
 const fn lo(x: u32) -> i32 {
@@ -87,6 +90,41 @@ pub fn dot_4x1_fixed<const G: usize>(weights: &[u8], x: &[u32], acc: &mut [i32; 
     match (weights.get(..4 * G), x.get(..8 * G)) {
         (Some(w), Some(x)) => dot_4x1(w, x, acc),
         _ => dot_4x1(weights, x, acc),
+    }
+}
+
+/// One output row of a 3×3 depthwise channel: for every output `k` (`a = S·k`),
+/// `acc[k] = Σ_r SMLAD(rows[r][a], weights[2r]) + SMLABB(rows[r][a + 2], weights[2r + 1])`
+/// (`weights`: per kernel row `[w0, w1]` and `[w2, 0]`), over the outputs the rows cover.
+#[inline(always)]
+pub fn depthwise_row<const S: usize>(rows: [&[u32]; 3], weights: &[u32; 6], acc: &mut [i32]) {
+    for (k, a) in acc.iter_mut().enumerate() {
+        let at = S * k;
+        let mut sum = 0i32;
+        for (r, row) in rows.iter().enumerate() {
+            if let (Some(&p), Some(&q)) = (row.get(at), row.get(at + 2)) {
+                sum = smlabb(q, weights[2 * r + 1], smlad(p, weights[2 * r], sum));
+            }
+        }
+        *a = sum;
+    }
+}
+
+/// `out[k·stride] = clamp(rq(acc[k] + bias) + zp)` for every `k` whose slot exists: the
+/// requantisation of a run of accumulators into a strided output (a channel's outputs in a
+/// channel-last tensor).
+#[inline(always)]
+pub fn requantize_strided(
+    acc: &[i32],
+    bias: i32,
+    rq: &Requantizer,
+    stage: OutputStage,
+    out: &mut [i8],
+    stride: usize,
+) {
+    let slots = out.iter_mut().step_by(stride.max(1));
+    for (&a, slot) in acc.iter().zip(slots) {
+        *slot = stage.finish(rq.apply(a.wrapping_add(bias)));
     }
 }
 

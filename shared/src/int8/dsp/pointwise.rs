@@ -60,8 +60,8 @@ fn tail_dot(weights: &[i8], tail: &[i32]) -> i32 {
 const CHUNK: usize = 16;
 
 /// The outputs of the block's pixels for channels `c0..c0 + accs.len()`: `out[k·c_out + c]` for
-/// `k < n`.
-#[inline(always)]
+/// `k < n`. A function of its own, so that its few values stay in registers.
+#[inline(never)]
 fn chunk_outputs(
     layer: &PointwiseConv<'_>,
     accs: &[[i32; BLOCK]],
@@ -91,9 +91,21 @@ fn chunk_outputs(
                 *v = rq.apply(a.wrapping_add(param.bias));
             }
         }
-        for (k, &v) in values.iter().enumerate().take(n) {
-            if let Some(slot) = out.get_mut(k * c_out + c) {
-                *slot = v.saturating_add(zp).clamp(min, max) as i8;
+        let values = values.map(|v| v.saturating_add(zp).clamp(min, max) as i8);
+        if n == BLOCK {
+            // One bounds test for the four pixels' bytes.
+            if let Some(dst) = out.get_mut(c..=c + 3 * c_out) {
+                let last = dst.len() - 1;
+                dst[0] = values[0];
+                dst[c_out.min(last)] = values[1];
+                dst[(2 * c_out).min(last)] = values[2];
+                dst[last] = values[3];
+            }
+        } else {
+            for (k, &v) in values.iter().enumerate().take(n) {
+                if let Some(slot) = out.get_mut(k * c_out + c) {
+                    *slot = v;
+                }
             }
         }
     }

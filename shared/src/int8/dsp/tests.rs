@@ -6,9 +6,10 @@
 use super::emulated::*;
 use crate::int8::channel::CHANNEL_BYTES;
 use crate::int8::dense::Dense;
+use crate::int8::depthwise::DepthwiseConv2d;
 use crate::int8::kernel_exact_tests::{channels, data, stage, zero_point};
 use crate::int8::pointwise::PointwiseConv;
-use crate::int8::ChannelParams;
+use crate::int8::{ChannelParams, Shape, Window};
 use proptest::prelude::*;
 use std::vec;
 
@@ -86,6 +87,43 @@ proptest! {
         dense.run_portable(&input[..c_in], &mut expected).unwrap();
         let mut out = vec![0i8; c_out];
         dense.run_dsp(&input[..c_in], &mut out).unwrap();
+        prop_assert_eq!(out, expected);
+    }
+
+    #[test]
+    fn dsp_depthwise_is_the_reference_byte_for_byte(
+        h in 1u16..9,
+        w in prop_oneof![1u16..9, 60u16..67],
+        c in prop_oneof![1u16..6, 15u16..18],
+        kernel in prop_oneof![6 => Just(3u8), 1 => Just(1u8)],
+        stride in prop_oneof![6 => 1u8..=2, 1 => Just(3u8)],
+        padding in prop_oneof![4 => Just(1u8), 1 => Just(0u8), 1 => Just(2u8)],
+        zp in zero_point(),
+        stage in stage(),
+        input in data(8 * 66 * 17),
+        weights in data(9 * 17),
+        params in channels(17),
+    ) {
+        let window = Window { kernel, stride, padding };
+        let (Some(oh), Some(ow)) = (window.output_side(h), window.output_side(w)) else {
+            return Ok(());
+        };
+        let shape = Shape::new(h, w, c);
+        let k = kernel as usize;
+        let dw = DepthwiseConv2d {
+            input: shape,
+            output: Shape::new(oh, ow, c),
+            window,
+            input_zero_point: zp,
+            weights: &weights[..k * k * c as usize],
+            channels: ChannelParams::new(&params[..c as usize * CHANNEL_BYTES]).unwrap(),
+            stage,
+        };
+        let input = &input[..shape.len()];
+        let mut expected = vec![0i8; dw.output.len()];
+        dw.run_reference(input, &mut expected);
+        let mut out = vec![0i8; dw.output.len()];
+        dw.run_dsp(input, &mut out).unwrap();
         prop_assert_eq!(out, expected);
     }
 }
