@@ -9,14 +9,22 @@
 //!   `facegate-shared` with each value's exact bit pattern, then the golden vectors of the model
 //!   in slot A (the factory model) with every embedding, then a semihosting exit status.
 //! - `board-check`: the board's own checks, driven over the UART (scripts/board_check.py).
+//! - `kernel-check`: the DSP int8 kernels against the portable ones on random shapes
+//!   ([`kernel_check`]), then a semihosting exit status.
 //! - neither (the product): the device application of `facegate-shared` ([`app`]) serving the
 //!   protocol on UART0 for ever.
 #![no_std]
 #![no_main]
 
-#[cfg(not(any(feature = "boot-report", feature = "board-check")))]
+#[cfg(not(any(
+    feature = "boot-report",
+    feature = "board-check",
+    feature = "kernel-check"
+)))]
 mod app;
+// The kernel check uses only the UART and the exit status of the board.
 #[cfg(not(feature = "board-nrf52840"))]
+#[cfg_attr(feature = "kernel-check", allow(dead_code, unused_imports))]
 mod board;
 #[cfg(feature = "board-nrf52840")]
 #[path = "board_nrf52840.rs"]
@@ -24,6 +32,8 @@ mod board;
 #[cfg(feature = "board-check")]
 mod checks;
 mod factory;
+#[cfg(feature = "kernel-check")]
+mod kernel_check;
 mod layout;
 #[cfg(feature = "boot-report")]
 mod model_check;
@@ -59,12 +69,26 @@ fn run(board: board::Board, arena: &'static mut [u8]) -> ! {
     checks::run(board, arena)
 }
 
-#[cfg(not(any(feature = "boot-report", feature = "board-check")))]
+#[cfg(feature = "kernel-check")]
+fn run(board: board::Board, arena: &'static mut [u8]) -> ! {
+    let mut uart = board.uart;
+    let ok = kernel_check::run(&mut uart, arena);
+    board::exit(ok)
+}
+
+#[cfg(not(any(
+    feature = "boot-report",
+    feature = "board-check",
+    feature = "kernel-check"
+)))]
 fn run(board: board::Board, arena: &'static mut [u8]) -> ! {
     app::run(board, arena)
 }
 
-#[cfg(all(feature = "boot-report", not(feature = "board-check")))]
+#[cfg(all(
+    feature = "boot-report",
+    not(any(feature = "board-check", feature = "kernel-check"))
+))]
 fn run(board: board::Board, arena: &'static mut [u8]) -> ! {
     let board::Board {
         mut uart,
@@ -84,9 +108,15 @@ fn run(board: board::Board, arena: &'static mut [u8]) -> ! {
 
 #[cfg(all(
     feature = "board-nrf52840",
-    any(feature = "boot-report", feature = "board-check")
+    any(
+        feature = "boot-report",
+        feature = "board-check",
+        feature = "kernel-check"
+    )
 ))]
-compile_error!("boot-report and board-check are QEMU builds: not with board-nrf52840");
+compile_error!(
+    "boot-report, board-check and kernel-check are QEMU builds: not with board-nrf52840"
+);
 
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo) -> ! {

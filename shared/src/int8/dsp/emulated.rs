@@ -128,6 +128,19 @@ pub fn requantize_strided(
     }
 }
 
+/// [`requantize_strided`] for four accumulators (the device unrolls it).
+#[inline(always)]
+pub fn requantize4(
+    acc: &[i32; 4],
+    bias: i32,
+    rq: &Requantizer,
+    stage: OutputStage,
+    out: &mut [i8],
+    stride: usize,
+) {
+    requantize_strided(acc, bias, rq, stage, out, stride);
+}
+
 /// One pixel's dot products with two weight rows: for every group `g`,
 /// `acc[r] += SMLAD(x[2g], SXTB16(w_r,g)) + SMLAD(x[2g + 1], SXTB16(w_r,g, ROR 8))`, over
 /// `min(row0.len() / 4, row1.len() / 4, x.len() / 2)` groups.

@@ -46,3 +46,13 @@ pub const ENABLED: bool = cfg!(all(facegate_dsp, not(feature = "portable-kernels
 pub const fn halves(lo: i32, hi: i32) -> u32 {
     (lo as u16 as u32) | ((hi as u16 as u32) << 16)
 }
+
+/// Bytes as int8 (for callers that keep tensors in a `u8` arena).
+pub fn as_i8_mut(bytes: &mut [u8]) -> &mut [i8] {
+    bytemuck::cast_slice_mut(bytes)
+}
+
+/// Int8 values as bytes.
+pub fn as_u8_mut(values: &mut [i8]) -> &mut [u8] {
+    bytemuck::cast_slice_mut(values)
+}

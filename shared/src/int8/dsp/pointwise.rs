@@ -60,7 +60,7 @@ fn tail_dot(weights: &[i8], tail: &[i32]) -> i32 {
 const CHUNK: usize = 16;
 
 /// The outputs of the block's pixels for channels `c0..c0 + accs.len()`: `out[k·c_out + c]` for
-/// `k < n`. A function of its own, so that its few values stay in registers.
+/// `k < n`.
 #[inline(never)]
 fn chunk_outputs(
     layer: &PointwiseConv<'_>,
@@ -69,44 +69,18 @@ fn chunk_outputs(
     out: &mut [i8],
     n: usize,
 ) {
-    let c_out = layer.c_out;
-    let (zp, min, max) = (
-        layer.stage.zero_point,
-        i32::from(layer.stage.min),
-        i32::from(layer.stage.max),
-    );
     for (i, acc) in accs.iter().enumerate() {
         let c = c0 + i;
         let Some(param) = layer.channels.get(c) else {
             return;
         };
         let rq = Requantizer::new(param.requantize);
-        let mut values = [0i32; BLOCK];
-        if rq.shifts_right() {
-            for (v, &a) in values.iter_mut().zip(acc) {
-                *v = rq.apply_right_shift(a.wrapping_add(param.bias));
-            }
-        } else {
-            for (v, &a) in values.iter_mut().zip(acc) {
-                *v = rq.apply(a.wrapping_add(param.bias));
-            }
-        }
-        let values = values.map(|v| v.saturating_add(zp).clamp(min, max) as i8);
+        let dst = out.get_mut(c..).unwrap_or(&mut []);
         if n == BLOCK {
-            // One bounds test for the four pixels' bytes.
-            if let Some(dst) = out.get_mut(c..=c + 3 * c_out) {
-                let last = dst.len() - 1;
-                dst[0] = values[0];
-                dst[c_out.min(last)] = values[1];
-                dst[(2 * c_out).min(last)] = values[2];
-                dst[last] = values[3];
-            }
+            instr::requantize4(acc, param.bias, &rq, layer.stage, dst, layer.c_out);
         } else {
-            for (k, &v) in values.iter().enumerate().take(n) {
-                if let Some(slot) = out.get_mut(k * c_out + c) {
-                    *slot = v;
-                }
-            }
+            let acc = acc.get(..n).unwrap_or(&[]);
+            instr::requantize_strided(acc, param.bias, &rq, layer.stage, dst, layer.c_out);
         }
     }
 }
