@@ -69,6 +69,11 @@ impl<'a> ChannelParams<'a> {
         }
     }
 
+    /// The raw records (12 bytes per channel).
+    pub const fn bytes(&self) -> &'a [u8] {
+        self.bytes
+    }
+
     /// Number of channels.
     pub const fn len(&self) -> usize {
         self.bytes.len() / CHANNEL_BYTES

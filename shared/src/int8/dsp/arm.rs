@@ -7,7 +7,7 @@
 //! SAFETY comments show. Their results are bit for bit those of [`super::emulated`].
 #![allow(unsafe_code)]
 
-use crate::int8::fixedpoint::Requantizer;
+use crate::int8::fixedpoint::{Requantizer, RightShiftParts};
 use crate::int8::OutputStage;
 use core::arch::asm;
 
@@ -446,6 +446,164 @@ pub fn requantize4(
             lo = out(reg) _,
             options(nostack),
         );
+    }
+}
+
+/// [`super::emulated::requantize4_lean`]: [`requantize4`] with the channel's parts and the
+/// layer's zero point and lower clamp given directly (the caller checked once per layer that
+/// every multiplier shifts right by 2 or more and the upper clamp is 127); only the length of
+/// `out` is checked here.
+#[inline(always)]
+pub fn requantize4_lean(
+    acc: &[i32; 4],
+    bias: i32,
+    parts: RightShiftParts,
+    zp: i32,
+    min: i32,
+    out: &mut [i8],
+    stride: usize,
+) {
+    let fits = stride.checked_mul(3).is_some_and(|last| last < out.len());
+    if !fits || parts.post_shift == 0 {
+        super::emulated::requantize4_lean(acc, bias, parts, zp, min, out, stride);
+        return;
+    }
+    // SAFETY: reads the four words of `acc` and writes `out[k·stride]` for k < 4, in bounds
+    // (`3·stride < out.len()`, checked above). Arithmetic as in `requantize_strided`.
+    unsafe {
+        asm!(
+            ".rept 4",
+            "ldr {a}, [{accp}], #4",
+            "add {a}, {a}, {bias}",
+            "asr {s}, {a}, #31",
+            "and {lo}, {s}, #0x80000000",
+            "orr {lo}, {lo}, #0x40000000",
+            "add {s}, {s}, {nh}",
+            "smlal {lo}, {s}, {a}, {m}",
+            "asr {a}, {s}, {post}",
+            "add {a}, {a}, {zp}",
+            "ssat {a}, #8, {a}",
+            "cmp {a}, {min}",
+            "it lt",
+            "movlt {a}, {min}",
+            "strb {a}, [{outp}]",
+            "add {outp}, {outp}, {stride}",
+            ".endr",
+            accp = inout(reg) acc.as_ptr() => _,
+            bias = in(reg) bias,
+            nh = in(reg) parts.nudge_high,
+            m = in(reg) parts.multiplier,
+            post = in(reg) parts.post_shift,
+            zp = in(reg) zp,
+            min = in(reg) min,
+            outp = inout(reg) out.as_mut_ptr() => _,
+            stride = in(reg) stride,
+            a = out(reg) _,
+            s = out(reg) _,
+            lo = out(reg) _,
+            options(nostack),
+        );
+    }
+}
+
+/// The body of [`requantize_chunk`]: `$clamp` is the ReLU clamp line (or nothing).
+macro_rules! requantize_chunk_asm {
+    ($clamp:literal, $params:expr, $acc:expr, $out:expr, $stride:expr, $zp:expr, $end:expr) => {
+        asm!(
+            "2:",
+            "ldr {bias}, [{pp}], #4",
+            "ldr {m}, [{pp}], #4",
+            "ldr {post}, [{pp}], #4",
+            "rsb {post}, {post}, #0",
+            "mov {nh}, #1",
+            "sub {post}, {post}, #2",
+            "lsl {nh}, {nh}, {post}",
+            "add {post}, {post}, #1",
+            ".rept 4",
+            "ldr {a}, [{accp}], #4",
+            "add {a}, {a}, {bias}",
+            "asr {s}, {a}, #31",
+            "and {lo}, {s}, #0x80000000",
+            "orr {lo}, {lo}, #0x40000000",
+            "add {s}, {s}, {nh}",
+            "smlal {lo}, {s}, {a}, {m}",
+            "asr {a}, {s}, {post}",
+            $clamp,
+            "add {a}, {a}, {zp}",
+            "ssat {a}, #8, {a}",
+            "strb {a}, [{ob}]",
+            "add {ob}, {ob}, {stride}",
+            ".endr",
+            "sub {ob}, {ob}, {stride}, lsl #2",
+            "add {ob}, {ob}, #1",
+            "cmp {pp}, {end}",
+            "bne 2b",
+            pp = inout(reg) $params => _,
+            accp = inout(reg) $acc => _,
+            ob = inout(reg) $out => _,
+            stride = in(reg) $stride,
+            zp = in(reg) $zp,
+            end = in(reg) $end,
+            bias = out(reg) _,
+            m = out(reg) _,
+            post = out(reg) _,
+            nh = out(reg) _,
+            a = out(reg) _,
+            s = out(reg) _,
+            lo = out(reg) _,
+            options(nostack),
+        )
+    };
+}
+
+/// [`super::emulated::requantize_chunk`]: four pixels' outputs for each of `accs.len()`
+/// consecutive channels, their 12-byte constants read straight from `params`, in one loop
+/// (60 instructions per channel, 64 with the ReLU clamp). The caller checked once per layer
+/// that every shift is in −31..=−2 with a non-negative multiplier and that the clamp is the
+/// full int8 range (`relu` false) or `[zp, 127]` (`relu` true); here only the slices' lengths
+/// are checked.
+#[inline(always)]
+pub fn requantize_chunk(
+    accs: &[[i32; 4]],
+    params: &[u8],
+    zp: i32,
+    relu: bool,
+    out: &mut [i8],
+    stride: usize,
+) {
+    let n = accs.len();
+    let fits = n > 0
+        && params.len() >= 12 * n
+        && stride
+            .checked_mul(3)
+            .and_then(|last| last.checked_add(n - 1))
+            .is_some_and(|last| last < out.len());
+    if !fits {
+        super::emulated::requantize_chunk(accs, params, zp, relu, out, stride);
+        return;
+    }
+    // SAFETY: the loop runs `n ≥ 1` times; turn `i` reads the 12 bytes of channel `i` in
+    // `params` (unaligned `LDR`s, allowed), the four words of `accs[i]`, and writes
+    // `out[i + k·stride]` for k < 4: all in bounds (`12n ≤ params.len()`,
+    // `3·stride + n − 1 < out.len()`, checked above). The arithmetic is that of
+    // `Requantizer::apply_right_shift` for the caller-checked shifts, then the clamp (ReLU:
+    // `BIC a, a, a, ASR #31` is max(a, 0) before the zero point, i.e. max(·, zp) after it).
+    unsafe {
+        let pp = params.as_ptr();
+        let end = pp.wrapping_add(12 * n);
+        if relu {
+            requantize_chunk_asm!(
+                "bic {a}, {a}, {a}, asr #31",
+                pp,
+                accs.as_ptr(),
+                out.as_mut_ptr(),
+                stride,
+                zp,
+                end
+            );
+        } else {
+            requantize_chunk_asm!("", pp, accs.as_ptr(), out.as_mut_ptr(), stride, zp, end);
+        }
     }
 }
 

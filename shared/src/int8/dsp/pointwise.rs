@@ -59,6 +59,38 @@ fn tail_dot(weights: &[i8], tail: &[i32]) -> i32 {
 /// Output channels whose accumulators are gathered before they are requantised.
 const CHUNK: usize = 16;
 
+/// How a layer's outputs are requantised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Requant {
+    /// Every shift in −31..=−2 with a non-negative multiplier and the clamp the full int8 range
+    /// (`relu` false) or `[zp, 127]` (`relu` true): [`instr::requantize_chunk`], checked once
+    /// per layer.
+    Lean {
+        /// The clamp is a ReLU at the zero point.
+        relu: bool,
+    },
+    /// Anything else: per channel, [`instr::requantize4`] or [`instr::requantize_strided`].
+    General,
+}
+
+/// The layer's [`Requant`].
+fn requant(layer: &PointwiseConv<'_>) -> Requant {
+    let s = layer.stage;
+    let shifts = layer
+        .channels
+        .iter()
+        .all(|p| p.requantize.multiplier >= 0 && (-31..=-2).contains(&p.requantize.shift));
+    let linear = s.min == i8::MIN && s.max == i8::MAX;
+    let relu = (-128..=127).contains(&s.zero_point)
+        && i32::from(s.min) == s.zero_point
+        && s.max == i8::MAX;
+    match (shifts, linear, relu) {
+        (true, true, _) => Requant::Lean { relu: false },
+        (true, false, true) => Requant::Lean { relu: true },
+        _ => Requant::General,
+    }
+}
+
 /// The outputs of the block's pixels for channels `c0..c0 + accs.len()`: `out[k·c_out + c]` for
 /// `k < n`.
 #[inline(never)]
@@ -68,14 +100,21 @@ fn chunk_outputs(
     c0: usize,
     out: &mut [i8],
     n: usize,
+    mode: Requant,
 ) {
+    if let (Requant::Lean { relu }, BLOCK) = (mode, n) {
+        let params = layer.channels.bytes().get(c0 * 12..).unwrap_or(&[]);
+        let dst = out.get_mut(c0..).unwrap_or(&mut []);
+        instr::requantize_chunk(accs, params, layer.stage.zero_point, relu, dst, layer.c_out);
+        return;
+    }
     for (i, acc) in accs.iter().enumerate() {
         let c = c0 + i;
         let Some(param) = layer.channels.get(c) else {
             return;
         };
-        let rq = Requantizer::new(param.requantize);
         let dst = out.get_mut(c..).unwrap_or(&mut []);
+        let rq = Requantizer::new(param.requantize);
         if n == BLOCK {
             instr::requantize4(acc, param.bias, &rq, layer.stage, dst, layer.c_out);
         } else {
@@ -94,6 +133,7 @@ fn block_outputs<const G: usize>(
     pairs: &[u32],
     tails: &[[i32; 3]; BLOCK],
     out: &mut [i8],
+    mode: Requant,
 ) {
     let (c_in, c_out) = (layer.c_in, layer.c_out);
     let whole = c_in - c_in % 4;
@@ -118,12 +158,12 @@ fn block_outputs<const G: usize>(
                 }
             }
         }
-        chunk_outputs(layer, accs, chunk * CHUNK, out, n);
+        chunk_outputs(layer, accs, chunk * CHUNK, out, n, mode);
     }
 }
 
 /// The block loop's body for one layer, chosen once per layer.
-type BlockFn = fn(&PointwiseConv<'_>, &[u32], &[[i32; 3]; BLOCK], &mut [i8]);
+type BlockFn = fn(&PointwiseConv<'_>, &[u32], &[[i32; 3]; BLOCK], &mut [i8], Requant);
 
 /// [`block_outputs`] instantiated for the layer's channel count.
 fn block_fn(layer: &PointwiseConv<'_>) -> BlockFn {
@@ -165,12 +205,13 @@ pub fn run(layer: &PointwiseConv<'_>, input: &[i8], output: &mut [i8]) -> Result
     let pairs = &mut buffer[..2 * BLOCK * groups];
     let mut tails = [[0i32; 3]; BLOCK];
     let block = block_fn(layer);
+    let mode = requant(layer);
     for (src, dst) in input
         .chunks(BLOCK * c_in)
         .zip(output.chunks_mut(BLOCK * c_out))
     {
         widen_block(layer, src, pairs, &mut tails);
-        block(layer, pairs, &tails, dst);
+        block(layer, pairs, &tails, dst, mode);
     }
     Ok(())
 }
@@ -191,6 +232,7 @@ pub fn run_in_place(
     let pairs = &mut words[..2 * BLOCK * groups];
     let mut tails = [[0i32; 3]; BLOCK];
     let block = block_fn(layer);
+    let mode = requant(layer);
     let mut first = 0;
     while first < layer.pixels {
         let n = BLOCK.min(layer.pixels - first);
@@ -207,6 +249,7 @@ pub fn run_in_place(
             pairs,
             &tails,
             &mut buffer[first * c_out..(first + n) * c_out],
+            mode,
         );
         first += n;
     }

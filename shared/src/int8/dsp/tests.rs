@@ -126,4 +126,53 @@ proptest! {
         dw.run_dsp(input, &mut out).unwrap();
         prop_assert_eq!(out, expected);
     }
+
+    /// Layers whose every multiplier shifts right by 2 or more and whose clamp tops at 127 (the
+    /// released model's kind): the lean requantisation path.
+    #[test]
+    fn dsp_pointwise_lean_path_is_the_reference_byte_for_byte(
+        pixels in 1usize..12,
+        c_in in prop_oneof![Just(16usize), 1usize..20, 60usize..70, Just(128usize)],
+        c_out in 1usize..40,
+        zp in -128i32..=127,
+        out_zp in -128i32..=127,
+        relu in any::<bool>(),
+        input in data(11 * 128),
+        weights in data(128 * 40),
+        raw in prop::collection::vec(
+            (prop_oneof![-100_000i32..100_000, any::<i32>()], (1i32 << 30)..=i32::MAX, -31i32..=-2),
+            40,
+        ),
+    ) {
+        let params: Vec<u8> = raw[..c_out]
+            .iter()
+            .flat_map(|&(bias, multiplier, shift)| {
+                crate::int8::ChannelParam {
+                    bias,
+                    requantize: crate::int8::QuantizedMultiplier { multiplier, shift },
+                }
+                .to_bytes()
+            })
+            .collect();
+        let stage = if relu {
+            crate::int8::OutputStage::relu(out_zp)
+        } else {
+            crate::int8::OutputStage::linear(out_zp)
+        };
+        let pw = PointwiseConv {
+            pixels,
+            c_in,
+            c_out,
+            input_zero_point: zp,
+            weights: &weights[..c_in * c_out],
+            channels: ChannelParams::new(&params).unwrap(),
+            stage,
+        };
+        let input = &input[..pixels * c_in];
+        let mut expected = vec![0i8; pixels * c_out];
+        pw.run_reference(input, &mut expected);
+        let mut out = vec![0i8; pixels * c_out];
+        pw.run_dsp(input, &mut out).unwrap();
+        prop_assert_eq!(&out, &expected);
+    }
 }
