@@ -7,7 +7,7 @@
 //! taps and zero points outside int8 take the naive loop (`Conv2d::run_reference`).
 
 use super::lanes::{pack, packable_zero_point, pair_outputs, MAX_TAPS};
-use super::{check_len, check_window, ChannelParams, KernelError, OutputStage, Shape, Window};
+use super::{check_len, check_window, dsp, ChannelParams, KernelError, OutputStage, Shape, Window};
 
 /// A convolution layer's constants.
 #[derive(Debug, Clone, Copy)]
@@ -48,8 +48,23 @@ impl Conv2d<'_> {
         )
     }
 
-    /// Runs the convolution.
+    /// Runs the convolution: the DSP kernel on the device ([`crate::int8::dsp`]), the portable
+    /// one elsewhere.
     pub fn run(&self, input: &[i8], output: &mut [i8]) -> Result<(), KernelError> {
+        if dsp::ENABLED {
+            dsp::conv::run(self, input, output)
+        } else {
+            self.run_portable(input, output)
+        }
+    }
+
+    /// The DSP kernel ([`crate::int8::dsp`]; emulated off the device).
+    pub fn run_dsp(&self, input: &[i8], output: &mut [i8]) -> Result<(), KernelError> {
+        dsp::conv::run(self, input, output)
+    }
+
+    /// The portable kernel.
+    pub fn run_portable(&self, input: &[i8], output: &mut [i8]) -> Result<(), KernelError> {
         self.check(input, output)?;
         let taps = self.weight_len() / (self.output.channels as usize).max(1);
         if taps == 0 || taps > MAX_TAPS || !packable_zero_point(self.input_zero_point) {

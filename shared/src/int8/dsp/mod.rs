@@ -15,8 +15,8 @@
 //!   (ARMv7-M Architecture Reference Manual, A7.7). The host builds the DSP kernels on these, so
 //!   every test of the kernels' structure (widening, tails, in-place order, requantisation) runs
 //!   on the host too; the firmware's `kernel-check` compares both sets on the device.
-//! - [`pointwise`] (with the dense layer) and [`depthwise`]: the kernels. The first convolution
-//!   (one input channel) and the residual add keep their portable kernels on the device.
+//! - [`pointwise`] (with the dense layer), [`depthwise`] and [`conv`] (the first layer): the
+//!   kernels. The residual add keeps its portable (table) kernel on the device.
 //!
 //! [`ENABLED`] says whether the engine dispatches to these kernels: on the device, unless the
 //! `portable-kernels` feature asks for the portable ones (to measure one against the other).
@@ -25,6 +25,7 @@
 
 #[cfg(facegate_dsp)]
 pub mod arm;
+pub mod conv;
 pub mod depthwise;
 pub mod emulated;
 pub mod pointwise;

@@ -14,10 +14,10 @@ use super::{halves, instr};
 use crate::int8::fixedpoint::Requantizer;
 use crate::int8::lanes::packable_zero_point;
 use crate::int8::pointwise::PointwiseConv;
-use crate::int8::KernelError;
+use crate::int8::{ChannelParams, KernelError, OutputStage};
 
 /// Pixels per block.
-const BLOCK: usize = 4;
+pub(super) const BLOCK: usize = 4;
 /// Most input channels the pointwise buffer holds (`BLOCK · MAX_C_IN / 2` words: 1 KiB).
 pub const MAX_C_IN: usize = 128;
 /// Most input features of the dense path's buffer (`MAX_FEATURES / 2` words: 512 B).
@@ -61,7 +61,7 @@ const CHUNK: usize = 16;
 
 /// How a layer's outputs are requantised.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Requant {
+pub(super) enum Requant {
     /// Every shift in −31..=−2 with a non-negative multiplier and the clamp the full int8 range
     /// (`relu` false) or `[zp, 127]` (`relu` true): [`instr::requantize_chunk`], checked once
     /// per layer.
@@ -73,11 +73,9 @@ enum Requant {
     General,
 }
 
-/// The layer's [`Requant`].
-fn requant(layer: &PointwiseConv<'_>) -> Requant {
-    let s = layer.stage;
-    let shifts = layer
-        .channels
+/// The [`Requant`] of a layer with these channels and output stage.
+pub(super) fn requant_mode(channels: ChannelParams<'_>, s: OutputStage) -> Requant {
+    let shifts = channels
         .iter()
         .all(|p| p.requantize.multiplier >= 0 && (-31..=-2).contains(&p.requantize.shift));
     let linear = s.min == i8::MIN && s.max == i8::MAX;
@@ -91,35 +89,38 @@ fn requant(layer: &PointwiseConv<'_>) -> Requant {
     }
 }
 
-/// The outputs of the block's pixels for channels `c0..c0 + accs.len()`: `out[k·c_out + c]` for
-/// `k < n`.
+/// The outputs of `n ≤ 4` pixels for channels `c0..c0 + accs.len()` (`accs[i][k]`: channel
+/// `c0 + i`, pixel `k`): `out[k·stride + c]`.
 #[inline(never)]
-fn chunk_outputs(
-    layer: &PointwiseConv<'_>,
+#[allow(clippy::too_many_arguments)]
+pub(super) fn requantize_block(
     accs: &[[i32; BLOCK]],
+    channels: ChannelParams<'_>,
+    stage: OutputStage,
+    mode: Requant,
     c0: usize,
     out: &mut [i8],
     n: usize,
-    mode: Requant,
+    stride: usize,
 ) {
     if let (Requant::Lean { relu }, BLOCK) = (mode, n) {
-        let params = layer.channels.bytes().get(c0 * 12..).unwrap_or(&[]);
+        let params = channels.bytes().get(c0 * 12..).unwrap_or(&[]);
         let dst = out.get_mut(c0..).unwrap_or(&mut []);
-        instr::requantize_chunk(accs, params, layer.stage.zero_point, relu, dst, layer.c_out);
+        instr::requantize_chunk(accs, params, stage.zero_point, relu, dst, stride);
         return;
     }
     for (i, acc) in accs.iter().enumerate() {
         let c = c0 + i;
-        let Some(param) = layer.channels.get(c) else {
+        let Some(param) = channels.get(c) else {
             return;
         };
         let dst = out.get_mut(c..).unwrap_or(&mut []);
         let rq = Requantizer::new(param.requantize);
         if n == BLOCK {
-            instr::requantize4(acc, param.bias, &rq, layer.stage, dst, layer.c_out);
+            instr::requantize4(acc, param.bias, &rq, stage, dst, stride);
         } else {
             let acc = acc.get(..n).unwrap_or(&[]);
-            instr::requantize_strided(acc, param.bias, &rq, layer.stage, dst, layer.c_out);
+            instr::requantize_strided(acc, param.bias, &rq, stage, dst, stride);
         }
     }
 }
@@ -158,7 +159,16 @@ fn block_outputs<const G: usize>(
                 }
             }
         }
-        chunk_outputs(layer, accs, chunk * CHUNK, out, n, mode);
+        requantize_block(
+            accs,
+            layer.channels,
+            layer.stage,
+            mode,
+            chunk * CHUNK,
+            out,
+            n,
+            c_out,
+        );
     }
 }
 
@@ -205,7 +215,7 @@ pub fn run(layer: &PointwiseConv<'_>, input: &[i8], output: &mut [i8]) -> Result
     let pairs = &mut buffer[..2 * BLOCK * groups];
     let mut tails = [[0i32; 3]; BLOCK];
     let block = block_fn(layer);
-    let mode = requant(layer);
+    let mode = requant_mode(layer.channels, layer.stage);
     for (src, dst) in input
         .chunks(BLOCK * c_in)
         .zip(output.chunks_mut(BLOCK * c_out))
@@ -232,7 +242,7 @@ pub fn run_in_place(
     let pairs = &mut words[..2 * BLOCK * groups];
     let mut tails = [[0i32; 3]; BLOCK];
     let block = block_fn(layer);
-    let mode = requant(layer);
+    let mode = requant_mode(layer.channels, layer.stage);
     let mut first = 0;
     while first < layer.pixels {
         let n = BLOCK.min(layer.pixels - first);

@@ -175,4 +175,51 @@ proptest! {
         pw.run_dsp(input, &mut out).unwrap();
         prop_assert_eq!(&out, &expected);
     }
+
+    #[test]
+    fn dsp_first_conv_is_the_reference_byte_for_byte(
+        h in 1u16..12,
+        w in prop_oneof![1u16..12, 60u16..66],
+        c_out in prop_oneof![1u16..5, 15u16..18, Just(32u16)],
+        stride in 1u8..=2,
+        padding in 0u8..=2,
+        zp in zero_point(),
+        stage in stage(),
+        lean in any::<bool>(),
+        input in data(11 * 65),
+        weights in data(9 * 32),
+        params in channels(32),
+    ) {
+        let window = Window { kernel: 3, stride, padding };
+        let (Some(oh), Some(ow)) = (window.output_side(h), window.output_side(w)) else {
+            return Ok(());
+        };
+        let mut params = params[..c_out as usize * CHANNEL_BYTES].to_vec();
+        let stage = if lean {
+            // The released model's kind: right shifts of 2 or more, an int8 clamp.
+            for record in params.chunks_exact_mut(CHANNEL_BYTES) {
+                let shift = -2 - (record[0] % 20) as i32;
+                record[8..12].copy_from_slice(&shift.to_le_bytes());
+                record[7] = 0x40 | (record[7] & 0x3f);
+            }
+            crate::int8::OutputStage::linear(stage.zero_point)
+        } else {
+            stage
+        };
+        let conv = crate::int8::conv2d::Conv2d {
+            input: Shape::new(h, w, 1),
+            output: Shape::new(oh, ow, c_out),
+            window,
+            input_zero_point: zp,
+            weights: &weights[..9 * c_out as usize],
+            channels: ChannelParams::new(&params).unwrap(),
+            stage,
+        };
+        let input = &input[..(h * w) as usize];
+        let mut expected = vec![0i8; conv.output.len()];
+        conv.run_reference(input, &mut expected);
+        let mut out = vec![0i8; conv.output.len()];
+        conv.run_dsp(input, &mut out).unwrap();
+        prop_assert_eq!(out, expected);
+    }
 }
