@@ -2,13 +2,16 @@
 //! flash, sends the release model over the protocol, enrols people, verifies genuine and
 //! impostor probes, identifies a few (enrolled and not), and prints each decision with its
 //! distance and the instructions its embedding took, then the accuracy and the device's memory.
-//! Every device embedding and decision is checked against the host engine's.
+//! Every device embedding and decision is checked against the host engine's. The firmware is
+//! built with the QEMU test keys: the demo signs the model with the test signing key (an
+//! unsigned blob as model version 1) and opens an admin session with the test admin key.
 
 use super::device::{model_id_hex, print_memory};
 use super::flash::send_model;
 use crate::device::checked::{Checked, Probe};
 use crate::device::firmware::{build_firmware, release_model, Qemu, QemuConfig};
 use crate::device::gallery::{device_id, generated_people, lfw_people, Person};
+use crate::device::keys;
 use crate::device::reference::HostEngine;
 use anyhow::{bail, Context, Result};
 use facegate_shared::blob::Model;
@@ -160,6 +163,11 @@ pub fn run(args: DemoArgs) -> Result<()> {
     cfg.icount_shift = (!args.fast).then_some(args.icount_shift);
     let (_qemu, mut client, before) = Qemu::start_and_connect(&cfg)?;
     client.set_timeout(std::time::Duration::from_secs(600));
+    client
+        .authenticate(&keys::test_admin_key()?)
+        .context("opening an admin session with the QEMU test admin key")?;
+    let version = model.header().model_version.max(1);
+    let blob = keys::sign_with_test_key(&blob, version)?;
     println!(
         "device: firmware {} in QEMU mps2-an386{}; factory model {}",
         before.firmware_version,

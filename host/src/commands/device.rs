@@ -18,6 +18,11 @@ pub struct PortArgs {
     /// Seconds to wait for each answer.
     #[arg(long, default_value_t = 60)]
     pub timeout: u64,
+    /// The admin key file (`facegate keygen`'s `admin.key`; a firmware built with the QEMU test
+    /// keys takes `firmware/keys/test-admin.key`): enrol, delete and model updates open an
+    /// admin session with it.
+    #[arg(long, env = "FACEGATE_ADMIN_KEY")]
+    pub admin_key: Option<PathBuf>,
 }
 
 impl PortArgs {
@@ -26,6 +31,24 @@ impl PortArgs {
         let (mut client, info) =
             Client::open(&self.port).with_context(|| format!("connecting to {}", self.port))?;
         client.set_timeout(Duration::from_secs(self.timeout));
+        Ok((client, info))
+    }
+
+    /// Opens the port and an admin session with `--admin-key`.
+    pub fn open_admin(&self) -> Result<(Client, DeviceInfo)> {
+        let Some(path) = &self.admin_key else {
+            anyhow::bail!(
+                "this command changes the device: pass --admin-key FILE (QEMU test firmware: {})",
+                crate::device::keys::test_keys_dir()
+                    .join("test-admin.key")
+                    .display()
+            );
+        };
+        let key = crate::device::keys::read_key(path)?;
+        let (mut client, info) = self.open()?;
+        client
+            .authenticate(&key)
+            .with_context(|| format!("opening an admin session with {}", path.display()))?;
         Ok((client, info))
     }
 }
@@ -210,7 +233,7 @@ pub fn run(args: DeviceArgs) -> Result<()> {
                 .iter()
                 .map(|p| frame.frame(p))
                 .collect::<Result<Vec<_>>>()?;
-            let (mut client, _) = port.open()?;
+            let (mut client, _) = port.open_admin()?;
             let (_, committed) = client.enroll(&id, &frames)?;
             println!(
                 "enrolled {id} from {} frames; {} templates stored",
@@ -252,7 +275,7 @@ pub fn run(args: DeviceArgs) -> Result<()> {
             print_cost(&r.cost);
         }
         DeviceCommand::Delete { id, port } => {
-            let (mut client, _) = port.open()?;
+            let (mut client, _) = port.open_admin()?;
             let left = client.delete(&id)?;
             println!("deleted {id}; {left} templates stored");
         }

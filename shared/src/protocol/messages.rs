@@ -152,6 +152,18 @@ pub enum Request<'a> {
         #[serde(borrow)]
         frame: Frame<'a>,
     },
+    /// Starts an admin session: ends any open one and answers a fresh nonce, never used before
+    /// (not across reboots either) → [`Response::Challenge`].
+    Challenge,
+    /// Answers the pending challenge with `HMAC-SHA256(admin key, "facegate-admin-v1" ‖ nonce)`
+    /// ([`crate::device::auth::answer`]) → [`Response::Authenticated`]. The nonce is used up
+    /// whether or not the answer is right.
+    Authenticate {
+        /// The HMAC.
+        mac: [u8; 32],
+    },
+    /// Ends the admin session → [`Response::SessionEnded`].
+    EndSession,
 }
 
 /// The active model, as [`Response::Info`] reports it.
@@ -177,6 +189,28 @@ pub struct ModelInfo {
     pub embedding_dim: u16,
     /// Accept when the squared L2 distance of int8 embeddings is ≤ this.
     pub threshold: i32,
+    /// The blob's own model version (its header; covered by its signature): an update must not
+    /// be older.
+    pub model_version: u32,
+    /// The blob carries an ed25519 signature (the factory model need not).
+    pub signed: bool,
+    /// Cost counter ticks the signature check took when this model was committed, if that was
+    /// since the device started (0 otherwise, e.g. the factory model).
+    pub check_cost: u32,
+}
+
+/// The attempt limit's state, as [`Response::Info`] reports it (see
+/// [`crate::device::attempts`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct AttemptInfo {
+    /// Consecutive rejected `Identify` probes.
+    pub identify_failures: u16,
+    /// Seconds until `Identify` is served again (0: now).
+    pub identify_wait: u32,
+    /// The most consecutive rejected `Verify`s of any one id.
+    pub most_failures: u16,
+    /// Seconds until the last locked id is served again (0: none is locked).
+    pub longest_wait: u32,
 }
 
 /// Memory use, in bytes: what the board measured plus the application's buffers.
@@ -217,6 +251,10 @@ pub struct DeviceInfo {
     pub template_capacity: u16,
     /// Largest frame the device accepts, encoded, delimiter excluded.
     pub max_frame: u32,
+    /// An admin session is open ([`Request::Authenticate`]).
+    pub admin: bool,
+    /// The attempt limit's state.
+    pub attempts: AttemptInfo,
 }
 
 /// [`Response::SelfTest`].
@@ -368,6 +406,15 @@ pub enum Response {
     Profile(ProfileReport),
     /// The request failed; nothing changed unless the code says so.
     Error(ErrorCode),
+    /// To [`Request::Challenge`]: the nonce to answer.
+    Challenge {
+        /// Fresh, never repeated.
+        nonce: [u8; 32],
+    },
+    /// To [`Request::Authenticate`]: the admin session is open.
+    Authenticated,
+    /// To [`Request::EndSession`].
+    SessionEnded,
 }
 
 /// Why a request failed. Sent as [`Response::Error`].
@@ -435,6 +482,34 @@ pub enum ErrorCode {
     Storage,
     /// The template was made by another model than the one serving: delete and re-enrol.
     StaleTemplate,
+    /// `ModelCommit`: the blob carries no signature this firmware checks: old model kept.
+    ModelUnsigned,
+    /// `ModelCommit`: the signature does not verify (a byte changed after signing): old model
+    /// kept.
+    ModelTampered,
+    /// `ModelCommit`: the blob is shorter than its header says: old model kept.
+    ModelTruncated,
+    /// `ModelCommit`: signed by another key than the device trusts: old model kept.
+    ModelWrongKey,
+    /// `ModelCommit`: the blob's model version is older than the serving one's: old model kept.
+    ModelDowngrade {
+        /// The serving model's version.
+        installed: u32,
+        /// The refused blob's version.
+        offered: u32,
+    },
+    /// The request changes the device (enrol, delete, model update) and needs an admin
+    /// session: [`Request::Challenge`], then [`Request::Authenticate`].
+    Unauthenticated,
+    /// `Authenticate` without a pending challenge (or its nonce was used up).
+    NoChallenge,
+    /// `Authenticate` with a wrong answer: no session, the nonce is used up.
+    AuthFailed,
+    /// Too many consecutive rejections for this id (or for `Identify`): wait and retry.
+    LockedOut {
+        /// Seconds to wait.
+        retry_after: u32,
+    },
 }
 
 impl core::fmt::Display for ErrorCode {
@@ -469,6 +544,22 @@ impl core::fmt::Display for ErrorCode {
             Self::TooManyFrames => f.write_str("too many frames in one enrolment"),
             Self::Storage => f.write_str("flash storage error"),
             Self::StaleTemplate => f.write_str("template made by another model, re-enrol"),
+            Self::ModelUnsigned => f.write_str("model not signed, old model kept"),
+            Self::ModelTampered => {
+                f.write_str("model signature does not verify (tampered), old model kept")
+            }
+            Self::ModelTruncated => f.write_str("model truncated, old model kept"),
+            Self::ModelWrongKey => f.write_str("model signed by another key, old model kept"),
+            Self::ModelDowngrade { installed, offered } => write!(
+                f,
+                "model version {offered} is older than the installed {installed}, old model kept"
+            ),
+            Self::Unauthenticated => f.write_str("admin session required"),
+            Self::NoChallenge => f.write_str("no pending challenge"),
+            Self::AuthFailed => f.write_str("authentication failed"),
+            Self::LockedOut { retry_after } => {
+                write!(f, "too many rejections, retry in {retry_after} s")
+            }
         }
     }
 }

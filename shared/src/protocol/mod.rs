@@ -27,7 +27,7 @@ pub use frame::{
 pub use messages::*;
 
 /// The protocol version this code speaks. Bump on any change to the messages' wire form.
-pub const PROTOCOL_VERSION: u16 = 1;
+pub const PROTOCOL_VERSION: u16 = 2;
 /// Widest frame, pixels (QQVGA).
 pub const FRAME_MAX_WIDTH: u16 = 160;
 /// Tallest frame, pixels (QQVGA).
