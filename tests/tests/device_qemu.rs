@@ -104,7 +104,9 @@ fn the_device_enrols_verifies_and_identifies_as_the_host_does_and_keeps_it_acros
         ids,
         "the same templates in the same order"
     );
-    // The stored templates still decide as the host's do.
+    // The stored templates still decide as the host's do (in an admin session, which gets the
+    // distances and embeddings the comparison needs; the restart ended the old one).
+    client.authenticate(&admin).unwrap();
     let mut checked = Checked::new(
         &mut client,
         HostEngine::new(Model::parse(&blob).unwrap()),
@@ -120,9 +122,7 @@ fn the_device_enrols_verifies_and_identifies_as_the_host_does_and_keeps_it_acros
         "{:#?}",
         checked.agreement.mismatches
     );
-    // Delete one (a new admin session: the restart ended the old one): the others stay, the
-    // deleted one is unknown.
-    checked.client().authenticate(&admin).unwrap();
+    // Delete one: the others stay, the deleted one is unknown.
     let gone = enrolled[0].name.clone();
     assert_eq!(usize::from(checked.delete(&gone).unwrap()), PEOPLE - 1);
     let probe = checked.identify(&gone, &enrolled[0].images[ENROL]).unwrap();

@@ -57,6 +57,33 @@ pub struct Device<P, B> {
     pub(super) check_cost: Option<(Slot, u32)>,
 }
 
+/// An open (non-admin) probe's answer: the decision only. Exact distances to a template for
+/// probes whose embeddings the asker can compute (the model is not secret) give away the
+/// template — `|p − t|² = d` is linear in `t` and `|t|²`, so about 129 answers of a 128-value
+/// template determine it — so distances, the nearest id of an unknown face and the embedding stay
+/// inside; an admin session gets them (the host's bit-exact checks use them).
+fn redacted(response: Response) -> Response {
+    match response {
+        Response::Verify(mut r) => {
+            r.distance = 0;
+            r.embedding.clear();
+            Response::Verify(r)
+        }
+        Response::Identify(mut r) => {
+            if r.accepted {
+                if let Some(best) = r.best.as_mut() {
+                    best.distance = 0;
+                }
+            } else {
+                r.best = None;
+            }
+            r.embedding.clear();
+            Response::Identify(r)
+        }
+        other => other,
+    }
+}
+
 /// The requests that change the device: they need an admin session ([`auth`]).
 fn needs_admin(request: &Request<'_>) -> bool {
     matches!(
@@ -248,7 +275,7 @@ impl<P: Partition, B: Platform> Device<P, B> {
         };
         self.attempts
             .record(&mut self.parts.store, subject, accepted, now)?;
-        result
+        result.map(redacted)
     }
 
     /// Ends any session and issues the next nonce, persisted before it is answered.

@@ -14,12 +14,14 @@
 //! the version, so every version can read at least that much of the other's answer.
 
 pub mod cobs;
+pub mod error;
 pub mod frame;
 pub mod messages;
 
 #[cfg(test)]
 mod tests;
 
+pub use error::ErrorCode;
 pub use frame::{
     decode_frame, encode_frame, encode_payload, write_frame, write_payload, FrameError,
     FrameReader, WriteError, CRC_BYTES,

@@ -474,3 +474,44 @@ fn deleting_an_id_drops_its_attempts_and_admins_are_not_counted() {
     assert_eq!(b.call(&mut d, &Request::EndSession), Response::SessionEnded);
     assert!(matches!(verify(&mut b, &mut d, "ann", 1), Response::Verify(v) if v.accepted));
 }
+
+#[test]
+fn open_probes_learn_only_the_decision() {
+    let (mut chip, stranger) = chip_with_ann();
+    let mut b = Buffers::new();
+    let mut d = chip.open_device(None);
+    let Response::Verify(genuine) = verify(&mut b, &mut d, "ann", 1) else {
+        panic!()
+    };
+    assert!(genuine.accepted);
+    assert_eq!((genuine.distance, genuine.embedding.len()), (0, 0));
+    let Response::Verify(impostor) = verify(&mut b, &mut d, "ann", stranger) else {
+        panic!()
+    };
+    assert!(!impostor.accepted);
+    assert_eq!((impostor.distance, impostor.embedding.len()), (0, 0));
+    let Response::Identify(unknown) = identify(&mut b, &mut d, stranger) else {
+        panic!()
+    };
+    assert_eq!(
+        (unknown.accepted, unknown.best, unknown.embedding.len()),
+        (false, None, 0)
+    );
+    let Response::Identify(known) = identify(&mut b, &mut d, 1) else {
+        panic!()
+    };
+    assert!(known.accepted);
+    assert_eq!(
+        known.best.map(|c| (c.id, c.distance)),
+        Some((pid("ann"), 0))
+    );
+    // An admin session gets the diagnostics.
+    assert_eq!(
+        login(&mut b, &mut d, &test_admin_key()),
+        Response::Authenticated
+    );
+    let Response::Verify(full) = verify(&mut b, &mut d, "ann", stranger) else {
+        panic!()
+    };
+    assert!(full.distance > 0 && full.embedding.len() == 128);
+}
