@@ -5,8 +5,13 @@
 //! another model is *stale*: `Verify` refuses it and `Identify` skips it.
 //!
 //! An id is stored at most once: enrolment refuses an existing id and nothing overwrites a
-//! key, so the map's items are the templates (the map's garbage collection copies only the
-//! newest item of a key and redoes an interrupted migration on a fresh page).
+//! template's key, so the map's template items are the templates (the map's garbage collection
+//! copies only the newest item of a key and redoes an interrupted migration on a fresh page).
+//!
+//! The same map holds the device's own counters ([`Counter`]: the admin nonce counter and the
+//! attempt limit's rejection counts), 8-byte values under keys no id can have; they are
+//! overwritten (the newest item of a key is its value) and [`for_each`] skips them. Each is an
+//! item of at most 34 bytes; the counts of the ids exist only while they are non-zero.
 //!
 //! The map is async; a small adapter (`Blocking`) gives it the blocking flash, and every call
 //! runs to completion in `embassy_futures::block_on` (flash operations never pend).
