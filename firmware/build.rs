@@ -6,20 +6,24 @@
 //!
 //! It also writes `keys.rs` (included by src/app.rs): the model-signing public key and the admin
 //! key the device trusts, read from the files named by `FACEGATE_MODEL_PUBKEY` and
-//! `FACEGATE_ADMIN_KEY` (64 hex digits each, as `facegate keygen` writes them), by default the
+//! `FACEGATE_ADMIN_KEY` (as `facegate keygen` writes them), by default the
 //! committed QEMU **test** keys in keys/ (public: never ship a firmware built with them).
 use std::{env, fs, path::PathBuf};
 
-/// A key file's 32 bytes, as Rust array syntax.
-fn key_literal(path: &str) -> String {
+/// A key file's 32 bytes, as Rust array syntax. The file is one line: `label`, a space and 64
+/// hex digits (what `facegate keygen` writes).
+fn key_literal(path: &str, label: &str) -> String {
     let text = fs::read_to_string(path).unwrap_or_else(|e| panic!("reading key file {path}: {e}"));
-    let text = text.trim();
+    let hex = match text.trim().split_once(' ') {
+        Some((found, hex)) if found == label => hex,
+        _ => panic!("{path}: not a {label} key file (one line: {label} and 64 hex digits)"),
+    };
     assert!(
-        text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit()),
-        "{path}: not a key file (one line of 64 hex digits)"
+        hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{path}: not a key file (one line: {label} and 64 hex digits)"
     );
     let bytes: Vec<String> = (0..32)
-        .map(|i| format!("0x{}", &text[2 * i..2 * i + 2]))
+        .map(|i| format!("0x{}", &hex[2 * i..2 * i + 2]))
         .collect();
     format!("[{}]", bytes.join(", "))
 }
@@ -36,8 +40,8 @@ fn keys(out: &std::path::Path) {
          /// Built with a committed QEMU test key.\n\
          #[allow(dead_code)]\n\
          pub const TEST_KEYS: bool = {test};\n",
-        key_literal(&model),
-        key_literal(&admin)
+        key_literal(&model, "facegate-model-signing-public"),
+        key_literal(&admin, "facegate-admin-secret")
     );
     fs::write(out.join("keys.rs"), code).expect("write keys.rs");
     for path in [&model, &admin] {

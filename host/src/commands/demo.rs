@@ -173,14 +173,14 @@ pub fn run(args: DemoArgs) -> Result<()> {
     let (_qemu, mut client, before) = Qemu::start_and_connect(&cfg)?;
     client.set_timeout(std::time::Duration::from_secs(600));
     let admin_key = match &args.admin_key {
-        Some(path) => keys::read_key(path)?,
+        Some(path) => keys::read_key(path, keys::KeyKind::Admin)?,
         None => keys::test_admin_key()?,
     };
     client
         .authenticate(&admin_key)
         .context("opening an admin session (--admin-key must be the firmware's)")?;
     let seed = match &args.signing_key {
-        Some(path) => keys::read_key(path)?,
+        Some(path) => keys::read_key(path, keys::KeyKind::SigningSecret)?,
         None => keys::test_signing_key()?,
     };
     let mut signed = blob.clone();

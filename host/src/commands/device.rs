@@ -53,7 +53,7 @@ impl PortArgs {
                     .display()
             );
         };
-        let key = crate::device::keys::read_key(path)?;
+        let key = crate::device::keys::read_key(path, crate::device::keys::KeyKind::Admin)?;
         let (mut client, info) = self.open()?;
         client
             .authenticate(&key)

@@ -30,7 +30,7 @@ pub struct SignArgs {
 
 /// Runs `facegate sign`.
 pub fn run(args: SignArgs) -> Result<()> {
-    let seed = keys::read_key(&args.key)?;
+    let seed = keys::read_key(&args.key, keys::KeyKind::SigningSecret)?;
     let mut blob =
         std::fs::read(&args.input).with_context(|| format!("reading {}", args.input.display()))?;
     let version = match args.model_version {

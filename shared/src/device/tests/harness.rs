@@ -16,32 +16,39 @@ pub const ARENA: usize = 32_832;
 /// The cost counter's rate on the test board: one tick per millisecond.
 pub const TICK_HZ: u32 = 1000;
 
-fn key_file(text: &str) -> [u8; 32] {
-    let text = text.trim();
-    assert_eq!(text.len(), 64, "a key file is 64 hex digits");
-    core::array::from_fn(|i| u8::from_str_radix(&text[2 * i..2 * i + 2], 16).unwrap())
+/// A key file's bytes: one line, `label` and 64 hex digits.
+fn key_file(text: &str, label: &str) -> [u8; 32] {
+    let (found, hex) = text.trim().split_once(' ').unwrap();
+    assert_eq!(found, label);
+    assert_eq!(hex.len(), 64, "a key is 64 hex digits");
+    core::array::from_fn(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap())
 }
 
 /// The committed QEMU test keys (firmware/keys/), as the firmware is built with by default.
 pub fn test_keys() -> DeviceKeys {
     DeviceKeys {
-        model_key: key_file(include_str!(
-            "../../../../firmware/keys/test-model-signing.pub"
-        )),
+        model_key: key_file(
+            include_str!("../../../../firmware/keys/test-model-signing.pub"),
+            "facegate-model-signing-public",
+        ),
         admin_key: test_admin_key(),
     }
 }
 
 /// The test admin key.
 pub fn test_admin_key() -> [u8; 32] {
-    key_file(include_str!("../../../../firmware/keys/test-admin.key"))
+    key_file(
+        include_str!("../../../../firmware/keys/test-admin.key"),
+        "facegate-admin-secret",
+    )
 }
 
 /// The test signing seed.
 pub fn test_signing_seed() -> [u8; 32] {
-    key_file(include_str!(
-        "../../../../firmware/keys/test-model-signing.key"
-    ))
+    key_file(
+        include_str!("../../../../firmware/keys/test-model-signing.key"),
+        "facegate-model-signing-secret",
+    )
 }
 
 /// Another key pair's seed: "signed by another key".
