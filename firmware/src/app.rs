@@ -4,7 +4,22 @@
 use crate::board::{exit, log, Board, CostCounter, NorPartition};
 use crate::layout::{self, Layout};
 use crate::statics::StaticBuffer;
-use facegate_shared::device::{BoardMemory, Device, Partition, Partitions, Platform, ServeError};
+use facegate_shared::device::{
+    BoardMemory, Device, DeviceKeys, Partition, Partitions, Platform, ServeError,
+};
+
+/// The keys this firmware trusts, from build.rs (`FACEGATE_MODEL_PUBKEY`, `FACEGATE_ADMIN_KEY`;
+/// by default the committed QEMU test keys in keys/, which must never ship).
+mod keys {
+    include!(concat!(env!("OUT_DIR"), "/keys.rs"));
+}
+
+/// The cost counter's rate: TIMER0's 25 MHz APB clock on QEMU, the CPU's 64 MHz on the nRF52840
+/// (its DWT cycle counter).
+#[cfg(not(feature = "board-nrf52840"))]
+const TICK_HZ: u32 = 25_000_000;
+#[cfg(feature = "board-nrf52840")]
+const TICK_HZ: u32 = 64_000_000;
 use facegate_shared::protocol::MAX_FRAME;
 
 /// The receive buffer: one encoded frame; the app decodes it in place, uses it as the frame
@@ -29,6 +44,10 @@ fn bytes(n: usize) -> u32 {
 impl Platform for QemuPlatform {
     fn now(&mut self) -> u32 {
         self.timer.ticks()
+    }
+
+    fn tick_hz(&self) -> u32 {
+        TICK_HZ
     }
 
     fn memory(&mut self) -> BoardMemory {
@@ -70,7 +89,16 @@ pub fn run(board: Board, arena: &'static mut [u8]) -> ! {
         store: flash.store,
         boot: flash.boot,
     };
-    let mut device = Device::new(parts, QemuPlatform { timer });
+    if keys::TEST_KEYS {
+        log(format_args!(
+            "facegate: built with the QEMU TEST keys (firmware/keys/): not for a real device"
+        ));
+    }
+    let keys = DeviceKeys {
+        model_key: keys::MODEL_KEY,
+        admin_key: keys::ADMIN_KEY,
+    };
+    let mut device = Device::new(parts, QemuPlatform { timer }, keys);
     if let Some(mut pipe) = pipe {
         log(format_args!(
             "facegate: serving on the --pipe FIFOs instead"

@@ -2,7 +2,8 @@
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use facegate::commands::{
-    bench, calibrate, demo, device, embed, emulate, evaluate, export, flash, quantize, train,
+    bench, calibrate, demo, device, embed, emulate, evaluate, export, flash, keygen, quantize,
+    sign, train,
 };
 
 #[derive(Parser)]
@@ -28,6 +29,10 @@ enum Command {
     Emulate(emulate::EmulateArgs),
     /// Write a `.fgm` model to a device over the protocol (A/B slots, atomic switch).
     Flash(flash::FlashArgs),
+    /// Make a model-signing key pair and an admin key (never overwrites a key file).
+    Keygen(keygen::KeygenArgs),
+    /// Sign a `.fgm` model (ed25519) with a model version, for a device that trusts the key.
+    Sign(sign::SignArgs),
     /// Train a face embedder (triplet / contrastive / softmax-ratio loss) into a run folder.
     Train(train::TrainArgs),
     /// Evaluate a model on LFW-format pairs (10-fold accuracy, ROC, EER, TAR@FAR, plots).
@@ -55,6 +60,8 @@ fn main() -> Result<()> {
         Command::Device(args) => device::run(args)?,
         Command::Emulate(args) => emulate::run(args)?,
         Command::Flash(args) => flash::run(args)?,
+        Command::Keygen(args) => keygen::run(args)?,
+        Command::Sign(args) => sign::run(args)?,
         Command::Train(args) => train::run(args)?,
         Command::Eval(args) => {
             evaluate::run(args)?;

@@ -129,7 +129,11 @@ fn bad_frames_get_typed_errors_and_the_device_keeps_serving() {
     });
     assert_eq!(code(r.unwrap()), ErrorCode::FrameSize);
 
-    // Out of order and unknown: a chunk without ModelBegin, a commit without one, an unknown id.
+    // Out of order and unknown (in an admin session): a chunk without ModelBegin, a commit
+    // without one, an unknown id.
+    client
+        .authenticate(&facegate_e2e::device::keys::test_admin_key().unwrap())
+        .unwrap();
     let r = client.exchange(&Request::ModelChunk {
         offset: 0,
         bytes: &[1, 2, 3],
@@ -157,6 +161,9 @@ fn a_model_update_cut_off_or_corrupt_leaves_the_old_model_serving() {
     let cfg = QemuConfig::new(elf, dir.path().join("flash.img"));
     let (mut qemu, mut client, info) = Qemu::start_and_connect(&cfg).unwrap();
     let factory = info.model.unwrap();
+    client
+        .authenticate(&facegate_e2e::device::keys::test_admin_key().unwrap())
+        .unwrap();
 
     // A corrupt model (one byte changed, announced with the right CRC of the original): the
     // device refuses the commit and keeps the old one.

@@ -8,6 +8,7 @@ use facegate_e2e::build_firmware;
 use facegate_e2e::device::checked::Checked;
 use facegate_e2e::device::firmware::{release_model, Qemu, QemuConfig};
 use facegate_e2e::device::gallery::generated_people;
+use facegate_e2e::device::keys;
 use facegate_e2e::device::reference::HostEngine;
 use facegate_shared::blob::Model;
 use facegate_shared::protocol::{Slot, PROTOCOL_VERSION};
@@ -18,8 +19,10 @@ const PROBES: usize = 5;
 
 #[test]
 fn the_device_enrols_verifies_and_identifies_as_the_host_does_and_keeps_it_across_restarts() {
-    let blob = std::fs::read(release_model()).unwrap();
+    // Signed with the QEMU test key the firmware trusts, as model version 1.
+    let blob = keys::sign_with_test_key(&std::fs::read(release_model()).unwrap(), 1).unwrap();
     let model = Model::parse(&blob).unwrap();
+    let admin = keys::test_admin_key().unwrap();
     let elf = build_firmware(&[]);
     let dir = tempfile::tempdir().unwrap();
     let cfg = QemuConfig::new(elf, dir.path().join("flash.img"));
@@ -39,7 +42,9 @@ fn the_device_enrols_verifies_and_identifies_as_the_host_does_and_keeps_it_acros
     let st = client.self_test().unwrap();
     assert!(st.passed && st.vectors > 0, "{st:?}");
 
-    // The release model over the UART: written to slot B, switched to, self-tested.
+    // The release model over the UART, in an admin session: written to slot B, switched to,
+    // self-tested.
+    client.authenticate(&admin).unwrap();
     let committed = client.flash_model(&blob, |_| {}).unwrap();
     assert_eq!(committed.slot, Slot::B);
     assert_eq!(committed.len as usize, blob.len());
@@ -99,7 +104,9 @@ fn the_device_enrols_verifies_and_identifies_as_the_host_does_and_keeps_it_acros
         ids,
         "the same templates in the same order"
     );
-    // The stored templates still decide as the host's do.
+    // The stored templates still decide as the host's do (in an admin session, which gets the
+    // distances and embeddings the comparison needs; the restart ended the old one).
+    client.authenticate(&admin).unwrap();
     let mut checked = Checked::new(
         &mut client,
         HostEngine::new(Model::parse(&blob).unwrap()),

@@ -2,13 +2,17 @@
 //! flash, sends the release model over the protocol, enrols people, verifies genuine and
 //! impostor probes, identifies a few (enrolled and not), and prints each decision with its
 //! distance and the instructions its embedding took, then the accuracy and the device's memory.
-//! Every device embedding and decision is checked against the host engine's.
+//! Every device embedding and decision is checked against the host engine's. The firmware is
+//! built with the QEMU test keys unless `FACEGATE_MODEL_PUBKEY` / `FACEGATE_ADMIN_KEY` say
+//! otherwise: the demo signs the model (`--signing-key`, default the test key; an unsigned blob
+//! becomes model version 1) and opens an admin session (`--admin-key`, default the test key).
 
 use super::device::{model_id_hex, print_memory};
 use super::flash::send_model;
 use crate::device::checked::{Checked, Probe};
 use crate::device::firmware::{build_firmware, release_model, Qemu, QemuConfig};
 use crate::device::gallery::{device_id, generated_people, lfw_people, Person};
+use crate::device::keys;
 use crate::device::reference::HostEngine;
 use anyhow::{bail, Context, Result};
 use facegate_shared::blob::Model;
@@ -49,6 +53,14 @@ pub struct DemoArgs {
     /// Side of the centre crop the device takes as the face.
     #[arg(long, default_value_t = 120)]
     pub crop: u16,
+    /// The admin key the firmware is built with (`FACEGATE_ADMIN_KEY` also reaches the firmware
+    /// build); default: the QEMU test key `firmware/keys/test-admin.key`.
+    #[arg(long, env = "FACEGATE_ADMIN_KEY")]
+    pub admin_key: Option<PathBuf>,
+    /// The secret key the model is signed with (it must match the firmware's
+    /// `FACEGATE_MODEL_PUBKEY`); default: the QEMU test key.
+    #[arg(long)]
+    pub signing_key: Option<PathBuf>,
 }
 
 /// Ticks of QEMU's 25 MHz TIMER0 → instructions under `-icount shift=N` (2^N ns each).
@@ -160,6 +172,21 @@ pub fn run(args: DemoArgs) -> Result<()> {
     cfg.icount_shift = (!args.fast).then_some(args.icount_shift);
     let (_qemu, mut client, before) = Qemu::start_and_connect(&cfg)?;
     client.set_timeout(std::time::Duration::from_secs(600));
+    let admin_key = match &args.admin_key {
+        Some(path) => keys::read_key(path, keys::KeyKind::Admin)?,
+        None => keys::test_admin_key()?,
+    };
+    client
+        .authenticate(&admin_key)
+        .context("opening an admin session (--admin-key must be the firmware's)")?;
+    let seed = match &args.signing_key {
+        Some(path) => keys::read_key(path, keys::KeyKind::SigningSecret)?,
+        None => keys::test_signing_key()?,
+    };
+    let mut signed = blob.clone();
+    let version = model.header().model_version.max(1);
+    facegate_shared::device::trust::sign_blob(&mut signed, &seed, version)
+        .with_context(|| format!("signing {}", args.model.display()))?;
     println!(
         "device: firmware {} in QEMU mps2-an386{}; factory model {}",
         before.firmware_version,
@@ -167,7 +194,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
             .map_or(String::new(), |s| format!(" (-icount shift={s})")),
         before.model.as_ref().map_or("none".into(), model_id_hex)
     );
-    let committed = send_model(&mut client, &blob)?;
+    let committed = send_model(&mut client, &signed)?;
     println!(
         "sent {} over the UART: {} bytes into slot {:?}, committed (model {})",
         args.model.display(),

@@ -18,6 +18,11 @@ pub struct PortArgs {
     /// Seconds to wait for each answer.
     #[arg(long, default_value_t = 60)]
     pub timeout: u64,
+    /// The admin key file (`facegate keygen`'s `admin.key`; a firmware built with the QEMU test
+    /// keys takes `firmware/keys/test-admin.key`): enrol, delete and model updates open an
+    /// admin session with it.
+    #[arg(long, env = "FACEGATE_ADMIN_KEY")]
+    pub admin_key: Option<PathBuf>,
 }
 
 impl PortArgs {
@@ -26,6 +31,33 @@ impl PortArgs {
         let (mut client, info) =
             Client::open(&self.port).with_context(|| format!("connecting to {}", self.port))?;
         client.set_timeout(Duration::from_secs(self.timeout));
+        Ok((client, info))
+    }
+
+    /// Opens the port, and an admin session if `--admin-key` is given (a probe then gets the
+    /// distance, which an open session does not).
+    pub fn open_maybe_admin(&self) -> Result<(Client, DeviceInfo)> {
+        match self.admin_key {
+            Some(_) => self.open_admin(),
+            None => self.open(),
+        }
+    }
+
+    /// Opens the port and an admin session with `--admin-key`.
+    pub fn open_admin(&self) -> Result<(Client, DeviceInfo)> {
+        let Some(path) = &self.admin_key else {
+            anyhow::bail!(
+                "this command changes the device: pass --admin-key FILE (QEMU test firmware: {})",
+                crate::device::keys::test_keys_dir()
+                    .join("test-admin.key")
+                    .display()
+            );
+        };
+        let key = crate::device::keys::read_key(path, crate::device::keys::KeyKind::Admin)?;
+        let (mut client, info) = self.open()?;
+        client
+            .authenticate(&key)
+            .with_context(|| format!("opening an admin session with {}", path.display()))?;
         Ok((client, info))
     }
 }
@@ -153,7 +185,27 @@ pub fn print_info(info: &DeviceInfo) {
         ),
         None => println!("no model installed (facegate flash --model FILE --port ...)"),
     }
+    if let Some(m) = &info.model {
+        println!(
+            "model version {}, {}",
+            m.model_version,
+            if m.signed {
+                "signed (ed25519)"
+            } else {
+                "unsigned (the factory model)"
+            }
+        );
+    }
     println!("templates {} of {}", info.templates, info.template_capacity);
+    let a = &info.attempts;
+    println!(
+        "admin session {}; attempt limit: Identify {} rejections in a row (wait {} s), most rejections of one id {} (longest wait {} s)",
+        if info.admin { "open" } else { "closed" },
+        a.identify_failures,
+        a.identify_wait,
+        a.most_failures,
+        a.longest_wait
+    );
     print_memory(info);
 }
 
@@ -210,7 +262,7 @@ pub fn run(args: DeviceArgs) -> Result<()> {
                 .iter()
                 .map(|p| frame.frame(p))
                 .collect::<Result<Vec<_>>>()?;
-            let (mut client, _) = port.open()?;
+            let (mut client, _) = port.open_admin()?;
             let (_, committed) = client.enroll(&id, &frames)?;
             println!(
                 "enrolled {id} from {} frames; {} templates stored",
@@ -224,19 +276,23 @@ pub fn run(args: DeviceArgs) -> Result<()> {
             frame,
         } => {
             let f = frame.frame(&image)?;
-            let (mut client, _) = port.open()?;
+            let (mut client, _) = port.open_maybe_admin()?;
             let r = client.verify(&id, &f)?;
+            let distance = if r.embedding.is_empty() {
+                "withheld without --admin-key".to_string()
+            } else {
+                r.distance.to_string()
+            };
             println!(
-                "{}: distance {} (threshold {})",
+                "{}: distance {distance} (threshold {})",
                 if r.accepted { "ACCEPT" } else { "REJECT" },
-                r.distance,
                 r.threshold
             );
             print_cost(&r.cost);
         }
         DeviceCommand::Identify { image, port, frame } => {
             let f = frame.frame(&image)?;
-            let (mut client, _) = port.open()?;
+            let (mut client, _) = port.open_maybe_admin()?;
             let r = client.identify(&f)?;
             match (&r.best, r.accepted) {
                 (Some(c), true) => println!(
@@ -247,12 +303,16 @@ pub fn run(args: DeviceArgs) -> Result<()> {
                     "unknown: nearest {} at distance {} > threshold {} ({} templates compared)",
                     c.id, c.distance, r.threshold, r.compared
                 ),
-                (None, _) => println!("unknown: no templates enrolled"),
+                (None, _) if r.compared == 0 => println!("unknown: no templates enrolled"),
+                (None, _) => println!(
+                    "unknown ({} templates compared; the nearest is named with --admin-key)",
+                    r.compared
+                ),
             }
             print_cost(&r.cost);
         }
         DeviceCommand::Delete { id, port } => {
-            let (mut client, _) = port.open()?;
+            let (mut client, _) = port.open_admin()?;
             let left = client.delete(&id)?;
             println!("deleted {id}; {left} templates stored");
         }

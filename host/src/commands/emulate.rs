@@ -62,6 +62,12 @@ pub fn run(args: EmulateArgs) -> Result<()> {
         "try: facegate device info --port tcp:127.0.0.1:{}    (Ctrl-C stops the emulator)",
         qemu.port()
     );
+    let keys = crate::device::keys::test_keys_dir();
+    println!(
+        "built with the QEMU test keys: enrol/delete/flash with --admin-key {}; sign models with --key {} (README: Security and provisioning keys)",
+        keys.join("test-admin.key").display(),
+        keys.join("test-model-signing.key").display()
+    );
     loop {
         if stop.load(Ordering::SeqCst) {
             qemu.kill();

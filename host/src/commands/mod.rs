@@ -13,8 +13,10 @@ pub mod emulate;
 pub mod evaluate;
 pub mod export;
 pub mod flash;
+pub mod keygen;
 pub mod model_source;
 pub mod quantize;
+pub mod sign;
 pub mod train;
 
 use crate::data::{dataset_root, CacheSetting, Dataset, LoadOptions, PairsFile, Progress};

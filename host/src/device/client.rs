@@ -8,6 +8,7 @@
 use super::frames::DeviceFrame;
 use super::port::{self, Link, PortError, PortSpec};
 use facegate_shared::blob::crc32::crc32;
+use facegate_shared::device::auth::{self, ADMIN_KEY_LEN, NONCE_LEN};
 use facegate_shared::protocol::{
     decode_frame, encode_frame, DeviceInfo, Embedding, ErrorCode, FrameError, IdentifyReport,
     ModelInfo, PersonId, ProfileReport, Request, Response, SelfTestReport, Slot, VerifyReport,
@@ -126,6 +127,9 @@ pub fn command_name(request: &Request<'_>) -> &'static str {
         Request::Verify { .. } => "Verify",
         Request::Identify { .. } => "Identify",
         Request::Profile { .. } => "Profile",
+        Request::Challenge => "Challenge",
+        Request::Authenticate { .. } => "Authenticate",
+        Request::EndSession => "EndSession",
     }
 }
 
@@ -145,6 +149,9 @@ pub fn response_name(response: &Response) -> &'static str {
         Response::Identify(_) => "Identify",
         Response::Profile(_) => "Profile",
         Response::Error(_) => "Error",
+        Response::Challenge { .. } => "Challenge",
+        Response::Authenticated => "Authenticated",
+        Response::SessionEnded => "SessionEnded",
     }
 }
 
@@ -316,6 +323,26 @@ impl Client {
                 Err(source) => return Err(ClientError::Io { command, source }),
             }
         }
+    }
+
+    /// `Challenge`: a fresh nonce from the device.
+    pub fn challenge(&mut self) -> Result<[u8; NONCE_LEN], ClientError> {
+        expect!("Challenge", self.call(&Request::Challenge)?,
+            Response::Challenge { nonce } => nonce)
+    }
+
+    /// Opens an admin session: `Challenge`, then `Authenticate` with the answer of `admin_key`
+    /// ([`facegate_shared::device::auth::answer`]). Enrol, delete and model updates need one.
+    pub fn authenticate(&mut self, admin_key: &[u8; ADMIN_KEY_LEN]) -> Result<(), ClientError> {
+        let nonce = self.challenge()?;
+        let mac = auth::answer(admin_key, &nonce);
+        expect!("Authenticate", self.call(&Request::Authenticate { mac })?,
+            Response::Authenticated => ())
+    }
+
+    /// `EndSession`: closes the admin session.
+    pub fn end_session(&mut self) -> Result<(), ClientError> {
+        expect!("EndSession", self.call(&Request::EndSession)?, Response::SessionEnded => ())
     }
 
     /// `Info`.

@@ -5,6 +5,7 @@ use super::checked::Checked;
 use super::client::{Client, ClientError};
 use super::frames::DeviceFrame;
 use super::gallery::generated_people;
+use super::keys;
 use super::port;
 use super::reference::HostEngine;
 use super::sim::{SimChip, SimDevice};
@@ -23,10 +24,20 @@ fn connect(sim: &SimDevice) -> Client {
     client
 }
 
+/// Connects and opens an admin session with the test key.
+fn connect_admin(sim: &SimDevice) -> Client {
+    let mut client = connect(sim);
+    client
+        .authenticate(&keys::test_admin_key().unwrap())
+        .unwrap();
+    assert!(client.info().unwrap().admin);
+    client
+}
+
 #[test]
 fn enrol_verify_identify_agree_with_the_host_engine() {
     let sim = SimDevice::spawn(SimChip::new(Some(RELEASE))).unwrap();
-    let mut client = connect(&sim);
+    let mut client = connect_admin(&sim);
     assert!(client.self_test().unwrap().passed);
     let people = generated_people(4, 3, 5);
     let mut checked = Checked::new(
@@ -64,17 +75,22 @@ fn enrol_verify_identify_agree_with_the_host_engine() {
 #[test]
 fn a_model_sent_over_the_link_is_switched_to_and_survives_a_reconnect() {
     let sim = SimDevice::spawn(SimChip::new(None)).unwrap();
-    let mut client = connect(&sim);
+    let mut client = connect_admin(&sim);
     let err = client.self_test().unwrap_err();
     assert_eq!(err.device_code(), Some(ErrorCode::NoModel), "{err}");
     assert!(
         err.to_string().starts_with("SelfTest:"),
         "the error names the command: {err}"
     );
+    // Unsigned: refused, with the command named.
+    let err = client.flash_model(RELEASE, |_| {}).unwrap_err();
+    assert_eq!(err.device_code(), Some(ErrorCode::ModelUnsigned), "{err}");
+    let signed = keys::sign_with_test_key(RELEASE, 1).unwrap();
     let mut progress = Vec::new();
     let info = client
-        .flash_model(RELEASE, |done| progress.push(done))
+        .flash_model(&signed, |done| progress.push(done))
         .unwrap();
+    assert_eq!((info.model_version, info.signed), (1, true));
     assert_eq!(progress.last(), Some(&RELEASE.len()));
     assert_eq!(info.len as usize, RELEASE.len());
     drop(client);
@@ -91,6 +107,13 @@ fn a_model_sent_over_the_link_is_switched_to_and_survives_a_reconnect() {
 fn malformed_input_gets_typed_errors_and_the_device_keeps_serving() {
     let sim = SimDevice::spawn(SimChip::new(Some(RELEASE))).unwrap();
     let mut client = connect(&sim);
+    // Without a session, enrolment is refused with the command named; with a wrong key too.
+    let frame = DeviceFrame::centre_crop(&generated_people(1, 1, 3)[0].images[0], 120).unwrap();
+    let err = client.enroll_frame("mallory", &frame).unwrap_err();
+    assert_eq!(err.device_code(), Some(ErrorCode::Unauthenticated), "{err}");
+    assert!(err.to_string().starts_with("Enroll:"), "{err}");
+    let err = client.authenticate(&[9; 32]).unwrap_err();
+    assert_eq!(err.device_code(), Some(ErrorCode::AuthFailed), "{err}");
     let error = |r: Response| match r {
         Response::Error(code) => code,
         other => panic!("expected an error, got {other:?}"),

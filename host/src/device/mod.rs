@@ -10,6 +10,7 @@
 //!   to check every device answer against;
 //! - [`checked`]: device operations each checked against the host engine (what `facegate demo`
 //!   and the QEMU end-to-end tests run); [`gallery`]: the people they enrol and probe;
+//! - [`keys`]: the model-signing and admin key files (`facegate keygen`), the QEMU test keys;
 //! - [`layers`]: each layer's MACs and activation bytes from the blob's tables;
 //! - [`firmware`]: building the firmware and booting it in QEMU (`mps2-an386`) with a persistent
 //!   flash file and the UART on a loopback TCP socket;
@@ -21,6 +22,7 @@ pub mod client;
 pub mod firmware;
 pub mod frames;
 pub mod gallery;
+pub mod keys;
 pub mod layers;
 pub mod port;
 pub mod reference;

@@ -3,7 +3,7 @@
 //! UART. For tests of the client and the commands without QEMU; the flash survives
 //! reconnections (each connection is a reboot: the device re-reads its boot record).
 
-use facegate_shared::device::{BoardMemory, Device, MemFlash, Partitions, Platform};
+use facegate_shared::device::{BoardMemory, Device, DeviceKeys, MemFlash, Partitions, Platform};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::Instant;
@@ -55,6 +55,9 @@ struct SimBoard {
 impl Platform for SimBoard {
     fn now(&mut self) -> u32 {
         (self.start.elapsed().as_nanos() / 40) as u32
+    }
+    fn tick_hz(&self) -> u32 {
+        25_000_000
     }
     fn memory(&mut self) -> BoardMemory {
         BoardMemory::default()
@@ -119,11 +122,18 @@ pub struct SimDevice {
 }
 
 impl SimDevice {
-    /// Starts serving `chip` on a free loopback port.
+    /// Starts serving `chip` on a free loopback port, provisioned with the QEMU test keys
+    /// ([`super::keys::test_device_keys`]).
     pub fn spawn(chip: SimChip) -> std::io::Result<Self> {
+        let keys = super::keys::test_device_keys().map_err(std::io::Error::other)?;
+        Self::spawn_with(chip, keys)
+    }
+
+    /// Starts serving `chip` with `keys` on a free loopback port.
+    pub fn spawn_with(chip: SimChip, keys: DeviceKeys) -> std::io::Result<Self> {
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let port = listener.local_addr()?.port();
-        std::thread::spawn(move || serve(listener, chip));
+        std::thread::spawn(move || serve(listener, chip, keys));
         Ok(Self { port })
     }
 
@@ -136,7 +146,7 @@ impl SimDevice {
     }
 }
 
-fn serve(listener: TcpListener, mut chip: SimChip) {
+fn serve(listener: TcpListener, mut chip: SimChip, keys: DeviceKeys) {
     let mut rx = vec![0u8; facegate_shared::protocol::MAX_FRAME];
     let mut arena = vec![0u8; ARENA_BYTES];
     for stream in listener.incoming() {
@@ -152,6 +162,7 @@ fn serve(listener: TcpListener, mut chip: SimChip) {
             SimBoard {
                 start: Instant::now(),
             },
+            keys.clone(),
         );
         // Ends at the connection's end (or a socket error): the next connection reboots.
         let _ = device.serve(&mut Uart(stream), &mut rx, &mut arena);

@@ -4,7 +4,7 @@ use super::graph::QGraph;
 use facegate_shared::blob::crc32::crc32;
 use facegate_shared::blob::{
     Header, LayerRecord, TensorRecord, DISTANCE_SQUARED_L2, HEADER_LEN, LAYER_RECORD_LEN,
-    NO_TENSOR, SIGNATURE_LEN, SIGNATURE_NONE, VERSION, WEIGHTS_ALIGN,
+    NO_TENSOR, SIGNATURE_LEN, SIGNATURE_NONE, SIGNER_ID_LEN, VERSION, WEIGHTS_ALIGN,
 };
 use sha2::{Digest, Sha256};
 
@@ -133,6 +133,9 @@ pub fn write_blob(
         golden_offset: golden_offset as u32,
         golden_count: golden.len() as u16,
         signature_offset: signature_offset as u32,
+        // Unsigned, version 0: `facegate sign` sets both and signs.
+        model_version: 0,
+        signer: [0; SIGNER_ID_LEN],
     };
     let mut blob = Vec::with_capacity(total_len);
     blob.extend_from_slice(&header.encode());

@@ -12,6 +12,11 @@
 //! | `signature_offset` | signature: algorithm `u32` (0 = unsigned) + 64 bytes | 68 |
 //! | `total_len − 4` | CRC-32 of every byte before it | 4 |
 //!
+//! The header's bytes 104..116 hold the model version and the signer id ([`Header`]); blobs
+//! written before those fields existed have zeros there and read as version 0, unsigned. A
+//! signature ([`SIGNATURE_ED25519`]) covers every byte before the signature block, header
+//! included.
+//!
 //! Layer weights and constants are addressed relative to the weights section, each 4-aligned,
 //! so a blob in memory-mapped flash runs without copying. The activation arena's layout (every
 //! tensor's byte offset) is planned by the quantiser and stored in the tensor table; its size is
@@ -39,6 +44,11 @@ pub const NO_TENSOR: u16 = 0xFFFF;
 pub const DISTANCE_SQUARED_L2: u8 = 1;
 /// Signature algorithm: none.
 pub const SIGNATURE_NONE: u32 = 0;
+/// Signature algorithm: ed25519 (RFC 8032, pure) over every byte before the signature block;
+/// the 64 bytes are the signature.
+pub const SIGNATURE_ED25519: u32 = 1;
+/// Bytes of the signer id in the header: the first bytes of the signing public key.
+pub const SIGNER_ID_LEN: usize = 8;
 
 /// The operators a layer record can name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -170,6 +180,13 @@ pub struct Header {
     pub golden_count: u16,
     /// Offset of the signature block.
     pub signature_offset: u32,
+    /// The model's release number (monotonic; a device refuses an older one than it serves).
+    /// Header bytes 104..108, zero in blobs written before it existed: those are version 0.
+    /// Covered by the signature like the rest of the header.
+    pub model_version: u32,
+    /// The first [`SIGNER_ID_LEN`] bytes of the public key the blob is signed with (bytes
+    /// 108..116, zero when unsigned): tells "signed by another key" from "tampered".
+    pub signer: [u8; SIGNER_ID_LEN],
 }
 
 impl Header {
@@ -178,6 +195,8 @@ impl Header {
         let r = Reader(bytes);
         let mut model_id = [0u8; 16];
         model_id.copy_from_slice(&bytes[12..28]);
+        let mut signer = [0u8; SIGNER_ID_LEN];
+        signer.copy_from_slice(&bytes[108..108 + SIGNER_ID_LEN]);
         Self {
             version: r.u16(4),
             total_len: r.u32(8),
@@ -206,6 +225,8 @@ impl Header {
             golden_offset: r.u32(92),
             golden_count: r.u16(96),
             signature_offset: r.u32(100),
+            model_version: r.u32(104),
+            signer,
         }
     }
 
@@ -242,6 +263,8 @@ impl Header {
         w.put(92, &self.golden_offset.to_le_bytes());
         w.put(96, &self.golden_count.to_le_bytes());
         w.put(100, &self.signature_offset.to_le_bytes());
+        w.put(104, &self.model_version.to_le_bytes());
+        w.put(108, &self.signer);
         out
     }
 }

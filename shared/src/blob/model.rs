@@ -151,6 +151,13 @@ impl<'a> Model<'a> {
         })
     }
 
+    /// The bytes a signature covers: every byte before the signature block.
+    pub fn signed_bytes(&self) -> &'a [u8] {
+        self.bytes
+            .get(..self.header.signature_offset as usize)
+            .unwrap_or(&[])
+    }
+
     /// The signature block: algorithm and 64 bytes.
     pub fn signature(&self) -> Option<(u32, &'a [u8])> {
         let at = self.header.signature_offset as usize;

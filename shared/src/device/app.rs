@@ -5,11 +5,14 @@
 //! from the same buffer (there is no transmit buffer). Malformed input of any kind is answered
 //! with [`Response::Error`]; the loop never panics and never stops on bad input.
 
-use super::boot::{self, BootRecord, BootState};
+use super::attempts::{Attempts, Subject, Uptime};
+use super::auth::{self, Sessions};
+use super::boot::{self, BootState};
 use super::people::Session;
+use super::store::{self, Counter};
 use super::update::Update;
-use super::{store, Partition, Partitions, Platform};
-use crate::blob::{crc32::crc32, Model};
+use super::{DeviceKeys, Partition, Partitions, Platform};
+use crate::blob::{Model, SIGNATURE_ED25519};
 use crate::protocol::*;
 
 /// Templates the store accepts (`Info` reports it).
@@ -46,6 +49,52 @@ pub struct Device<P, B> {
     pub(super) boot: BootState,
     pub(super) update: Option<Update>,
     pub(super) enrolment: Option<Enrolment>,
+    pub(super) keys: DeviceKeys,
+    pub(super) sessions: Sessions,
+    pub(super) attempts: Attempts,
+    pub(super) uptime: Uptime,
+    /// The slot committed since the start and its signature check's cost.
+    pub(super) check_cost: Option<(Slot, u32)>,
+}
+
+/// An open (non-admin) probe's answer: the decision only. Exact distances to a template for
+/// probes whose embeddings the asker can compute (the model is not secret) give away the
+/// template — `|p − t|² = d` is linear in `t` and `|t|²`, so about 129 answers of a 128-value
+/// template determine it — so distances, the nearest id of an unknown face and the embedding stay
+/// inside; an admin session gets them (the host's bit-exact checks use them).
+fn redacted(response: Response) -> Response {
+    match response {
+        Response::Verify(mut r) => {
+            r.distance = 0;
+            r.embedding.clear();
+            Response::Verify(r)
+        }
+        Response::Identify(mut r) => {
+            if r.accepted {
+                if let Some(best) = r.best.as_mut() {
+                    best.distance = 0;
+                }
+            } else {
+                r.best = None;
+            }
+            r.embedding.clear();
+            Response::Identify(r)
+        }
+        other => other,
+    }
+}
+
+/// The requests that change the device: they need an admin session ([`auth`]).
+fn needs_admin(request: &Request<'_>) -> bool {
+    matches!(
+        request,
+        Request::Enroll { .. }
+            | Request::EnrollCommit { .. }
+            | Request::Delete { .. }
+            | Request::ModelBegin { .. }
+            | Request::ModelChunk { .. }
+            | Request::ModelCommit
+    )
 }
 
 /// The serving model, parsed in place from its slot.
@@ -64,9 +113,10 @@ pub(super) fn model_tag(model: &Model<'_>) -> store::ModelTag {
 }
 
 impl<P: Partition, B: Platform> Device<P, B> {
-    /// Starts the application on the board's flash: reads the boot record and picks the active
-    /// model (never fails: with no model, model commands answer [`ErrorCode::NoModel`]).
-    pub fn new(parts: Partitions<P>, board: B) -> Self {
+    /// Starts the application on the board's flash with its provisioned keys: reads the boot
+    /// record and picks the active model (never fails: with no model, model commands answer
+    /// [`ErrorCode::NoModel`]).
+    pub fn new(parts: Partitions<P>, board: B, keys: DeviceKeys) -> Self {
         let boot = boot::select(&parts.boot, &parts.slot_a, &parts.slot_b);
         Self {
             parts,
@@ -74,7 +124,17 @@ impl<P: Partition, B: Platform> Device<P, B> {
             boot,
             update: None,
             enrolment: None,
+            keys,
+            sessions: Sessions::default(),
+            attempts: Attempts::default(),
+            uptime: Uptime::default(),
+            check_cost: None,
         }
+    }
+
+    /// The board (e.g. to move a simulated clock on).
+    pub fn board_mut(&mut self) -> &mut B {
+        &mut self.board
     }
 
     /// Gives the flash and the board back (a simulated power cut drops the device and builds a
@@ -128,14 +188,18 @@ impl<P: Partition, B: Platform> Device<P, B> {
         let Some(frame) = rx.get_mut(..len) else {
             return Response::Error(ErrorCode::FrameTooLong);
         };
+        let now = self.uptime.seconds(self.board.now(), self.board.tick_hz());
         let request = match decode_frame::<Request<'_>>(frame) {
             Ok(request) => request,
             Err(e) => return Response::Error(e.code()),
         };
+        if needs_admin(&request) && !self.sessions.admin {
+            return Response::Error(ErrorCode::Unauthenticated);
+        }
         // An arm that embeds a frame stages it first (the last use of the request's borrow of
         // `rx`, whose pixels it reads), then embeds from `rx`.
         let result = match request {
-            Request::Info => Ok(self.info(rx_len, arena.len())),
+            Request::Info => Ok(self.info(rx_len, arena.len(), now)),
             Request::SelfTest => self.session().and_then(|mut s| s.self_test(arena)),
             Request::ModelBegin { len, crc } => self.model_begin(len, crc),
             Request::ModelChunk { offset, bytes } => self.model_chunk(offset, bytes),
@@ -149,20 +213,101 @@ impl<P: Partition, B: Platform> Device<P, B> {
             Request::List { start } => store::list(&mut self.parts.store, start)
                 .map(Response::List)
                 .map_err(|_| ErrorCode::Storage),
-            Request::Verify { id, frame } => match self.staged(&frame, arena, rx_len) {
-                Ok((mut s, preprocess)) => s.verify(&id, preprocess, rx, arena),
+            Request::Verify { id, frame } => match self.attempt_check(Subject::Id(&id), now) {
+                Ok(()) => {
+                    let result = match self.staged(&frame, arena, rx_len) {
+                        Ok((mut s, preprocess)) => s.verify(&id, preprocess, rx, arena),
+                        Err(e) => Err(e),
+                    };
+                    self.count(Subject::Id(&id), result, now)
+                }
                 Err(e) => Err(e),
             },
-            Request::Identify { frame } => match self.staged(&frame, arena, rx_len) {
-                Ok((mut s, preprocess)) => s.identify(preprocess, rx, arena),
+            Request::Identify { frame } => match self.attempt_check(Subject::Identify, now) {
+                Ok(()) => {
+                    let result = match self.staged(&frame, arena, rx_len) {
+                        Ok((mut s, preprocess)) => s.identify(preprocess, rx, arena),
+                        Err(e) => Err(e),
+                    };
+                    self.count(Subject::Identify, result, now)
+                }
                 Err(e) => Err(e),
             },
             Request::Profile { frame } => match self.staged(&frame, arena, rx_len) {
                 Ok((mut s, preprocess)) => s.profile(preprocess, rx, arena),
                 Err(e) => Err(e),
             },
+            Request::Challenge => self.challenge(),
+            Request::Authenticate { mac } => self.authenticate(&mac),
+            Request::EndSession => {
+                self.end_session();
+                Ok(Response::SessionEnded)
+            }
         };
         result.unwrap_or_else(Response::Error)
+    }
+
+    /// Refuses a probe while its subject must wait. The attempt limit guards the open use of
+    /// the device: an admin session (which may delete and re-enrol anyway) is neither held back
+    /// nor counted.
+    fn attempt_check(&mut self, subject: Subject<'_>, now: u64) -> Result<(), ErrorCode> {
+        if self.sessions.admin {
+            return Ok(());
+        }
+        self.attempts.check(&mut self.parts.store, subject, now)
+    }
+
+    /// Counts a probe's outcome against the attempt limit before it is answered (outside an
+    /// admin session).
+    fn count(
+        &mut self,
+        subject: Subject<'_>,
+        result: Result<Response, ErrorCode>,
+        now: u64,
+    ) -> Result<Response, ErrorCode> {
+        if self.sessions.admin {
+            return result;
+        }
+        let accepted = match &result {
+            Ok(Response::Verify(r)) => r.accepted,
+            Ok(Response::Identify(r)) => r.accepted,
+            _ => return result,
+        };
+        self.attempts
+            .record(&mut self.parts.store, subject, accepted, now)?;
+        result.map(redacted)
+    }
+
+    /// Ends any session and issues the next nonce, persisted before it is answered.
+    fn challenge(&mut self) -> Result<Response, ErrorCode> {
+        self.end_session();
+        let storage = |_| ErrorCode::Storage;
+        let store = &mut self.parts.store;
+        let counter = store::counter(store, Counter::Nonce).map_err(storage)?;
+        let counter = counter.checked_add(1).ok_or(ErrorCode::Storage)?;
+        store::set_counter(store, Counter::Nonce, counter).map_err(storage)?;
+        let nonce = auth::nonce(&self.keys.admin_key, counter);
+        self.sessions.pending = Some(nonce);
+        Ok(Response::Challenge { nonce })
+    }
+
+    /// Checks the answer to the pending nonce (used up either way).
+    fn authenticate(&mut self, mac: &[u8; auth::NONCE_LEN]) -> Result<Response, ErrorCode> {
+        let nonce = self.sessions.pending.take().ok_or(ErrorCode::NoChallenge)?;
+        if auth::is_answer(&self.keys.admin_key, &nonce, mac) {
+            self.sessions.admin = true;
+            Ok(Response::Authenticated)
+        } else {
+            self.end_session();
+            Err(ErrorCode::AuthFailed)
+        }
+    }
+
+    /// Ends the admin session and drops what it left pending.
+    fn end_session(&mut self) {
+        self.sessions = Sessions::default();
+        self.update = None;
+        self.enrolment = None;
     }
 
     /// [`Device::session`] with `frame` preprocessed into the arena; returns its cost too.
@@ -193,7 +338,7 @@ impl<P: Partition, B: Platform> Device<P, B> {
         })
     }
 
-    fn info(&mut self, rx_len: usize, arena_len: usize) -> Response {
+    fn info(&mut self, rx_len: usize, arena_len: usize, now: u64) -> Response {
         let model = self.model_info().ok();
         let board = self.board.memory();
         let mut firmware_version = heapless::String::new();
@@ -203,6 +348,10 @@ impl<P: Partition, B: Platform> Device<P, B> {
             }
         }
         let templates = store::count(&mut self.parts.store).unwrap_or(0);
+        let attempts = self
+            .attempts
+            .info(&mut self.parts.store, now)
+            .unwrap_or_default();
         Response::Info(DeviceInfo {
             protocol_version: PROTOCOL_VERSION,
             firmware_version,
@@ -220,10 +369,12 @@ impl<P: Partition, B: Platform> Device<P, B> {
             templates,
             template_capacity: TEMPLATE_CAPACITY,
             max_frame: MAX_FRAME as u32,
+            admin: self.sessions.admin,
+            attempts,
         })
     }
 
-    fn model_info(&self) -> Result<ModelInfo, ErrorCode> {
+    pub(super) fn model_info(&self) -> Result<ModelInfo, ErrorCode> {
         let model = active_model(&self.parts, &self.boot)?;
         let active = self.boot.active.ok_or(ErrorCode::NoModel)?;
         let h = model.header();
@@ -238,6 +389,14 @@ impl<P: Partition, B: Platform> Device<P, B> {
             input_side: h.input_width,
             embedding_dim: h.embedding_dim,
             threshold: h.threshold,
+            model_version: h.model_version,
+            signed: model
+                .signature()
+                .is_some_and(|(a, _)| a == SIGNATURE_ED25519),
+            check_cost: match self.check_cost {
+                Some((slot, cost)) if slot == active.slot => cost,
+                _ => 0,
+            },
         })
     }
 
@@ -250,66 +409,9 @@ impl<P: Partition, B: Platform> Device<P, B> {
             return Err(ErrorCode::UnknownId);
         }
         store::remove(&mut self.parts.store, id).map_err(storage)?;
+        self.attempts.forget(id);
         Ok(Response::Deleted {
             templates: store::count(&mut self.parts.store).map_err(storage)?,
         })
-    }
-
-    fn model_begin(&mut self, len: u32, crc: u32) -> Result<Response, ErrorCode> {
-        self.update = None;
-        let slot = self.boot.inactive_slot();
-        let capacity = self.parts.slot(slot).capacity();
-        self.update = Some(Update::begin::<P>(slot, len, crc, capacity)?);
-        Ok(Response::ModelBegun { slot })
-    }
-
-    fn model_chunk(&mut self, offset: u32, bytes: &[u8]) -> Result<Response, ErrorCode> {
-        let update = self.update.as_mut().ok_or(ErrorCode::NoUpdate)?;
-        let flash = match update.slot {
-            crate::protocol::Slot::A => &mut self.parts.slot_a,
-            crate::protocol::Slot::B => &mut self.parts.slot_b,
-        };
-        match update.chunk(flash, offset, bytes) {
-            Ok(next) => Ok(Response::ModelChunk { next }),
-            Err(ErrorCode::Storage) => {
-                // The slot is in an unknown state: the host must start over.
-                self.update = None;
-                Err(ErrorCode::Storage)
-            }
-            Err(e) => Err(e),
-        }
-    }
-
-    fn model_commit(&mut self) -> Result<Response, ErrorCode> {
-        let mut update = self.update.take().ok_or(ErrorCode::NoUpdate)?;
-        let slot = update.slot;
-        if let Err(e) = update.finish(self.parts.slot_mut(slot)) {
-            if matches!(e, ErrorCode::ModelIncomplete { .. }) {
-                self.update = Some(update);
-            }
-            return Err(e);
-        }
-        let bytes = self
-            .parts
-            .slot(slot)
-            .mapped()
-            .get(..update.len as usize)
-            .ok_or(ErrorCode::ModelInvalid)?;
-        if crc32(bytes) != update.crc {
-            return Err(ErrorCode::ModelCrc);
-        }
-        Model::parse(bytes).map_err(|_| ErrorCode::ModelInvalid)?;
-        let record = BootRecord {
-            seq: self.boot.max_seq.wrapping_add(1),
-            slot,
-            len: update.len,
-            crc: update.crc,
-        };
-        let page = self.boot.next_page();
-        let written = boot::write(&mut self.parts.boot, page, &record);
-        // Whatever happened, the flash says which model serves now.
-        self.boot = boot::select(&self.parts.boot, &self.parts.slot_a, &self.parts.slot_b);
-        written.map_err(|_| ErrorCode::Storage)?;
-        self.model_info().map(Response::ModelCommitted)
     }
 }

@@ -12,18 +12,23 @@
 //! (two pages, one record each; the newest valid one names the active slot: [`boot`]).
 
 pub mod app;
+pub mod attempts;
+pub mod auth;
 pub mod boot;
 mod embed;
 pub mod mem_flash;
+mod models;
 mod people;
 pub mod store;
 pub mod template;
+pub mod trust;
 mod update;
 
 #[cfg(test)]
 mod tests;
 
 pub use app::{Device, ServeError, MAX_ENROLL_FRAMES, TEMPLATE_CAPACITY};
+
 pub use mem_flash::{MemFlash, MemFlashError, PowerCut};
 
 use embedded_storage::nor_flash::{MultiwriteNorFlash, NorFlash};
@@ -86,11 +91,31 @@ pub struct BoardMemory {
     pub flash_code: u32,
 }
 
+/// The keys a device is provisioned with (see the README's "Provisioning keys").
+#[derive(Clone, PartialEq, Eq)]
+pub struct DeviceKeys {
+    /// The ed25519 public key model updates must be signed with ([`trust`]).
+    pub model_key: [u8; trust::PUBLIC_KEY_LEN],
+    /// The HMAC-SHA256 key of admin sessions ([`auth`]): a secret.
+    pub admin_key: [u8; auth::ADMIN_KEY_LEN],
+}
+
+impl core::fmt::Debug for DeviceKeys {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("DeviceKeys")
+            .field("model_key", &self.model_key)
+            .field("admin_key", &"<secret>")
+            .finish()
+    }
+}
+
 /// The board services the application needs besides the UART and the flash.
 pub trait Platform {
     /// A free-running, **up-counting** cost counter in ticks, wrapping modulo 2³² (the QEMU
     /// board: TIMER0 read as `!VALUE`). Costs are `later.wrapping_sub(earlier)`.
     fn now(&mut self) -> u32;
+    /// The counter's ticks per second (the attempt limit's waits are measured on it).
+    fn tick_hz(&self) -> u32;
     /// Memory figures, measured when called (for `Info`).
     fn memory(&mut self) -> BoardMemory;
     /// The firmware's version (at most 16 bytes are reported).

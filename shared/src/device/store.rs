@@ -5,8 +5,13 @@
 //! another model is *stale*: `Verify` refuses it and `Identify` skips it.
 //!
 //! An id is stored at most once: enrolment refuses an existing id and nothing overwrites a
-//! key, so the map's items are the templates (the map's garbage collection copies only the
-//! newest item of a key and redoes an interrupted migration on a fresh page).
+//! template's key, so the map's template items are the templates (the map's garbage collection
+//! copies only the newest item of a key and redoes an interrupted migration on a fresh page).
+//!
+//! The same map holds the device's own counters ([`Counter`]: the admin nonce counter and the
+//! attempt limit's rejection counts), 8-byte values under keys no id can have; they are
+//! overwritten (the newest item of a key is its value) and [`for_each`] skips them. Each is an
+//! item of at most 34 bytes; the counts of the ids exist only while they are non-zero.
 //!
 //! The map is async; a small adapter (`Blocking`) gives it the blocking flash, and every call
 //! runs to completion in `embassy_futures::block_on` (flash operations never pend).
@@ -44,29 +49,79 @@ pub struct Template {
     pub values: heapless::Vec<i8, EMBEDDING_MAX>,
 }
 
-/// The map's key: a person's id.
+/// The map's key: a person's id (their template), or one of the device's own records.
+///
+/// A person's key is its id's length (1..=[`ID_MAX`]) and UTF-8, as before the device had
+/// records of its own; a record's key starts with a byte above [`ID_MAX`], so no id can
+/// collide with one and [`for_each`] sees templates only.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct IdKey(PersonId);
+enum StoreKey {
+    /// A template.
+    Person(PersonId),
+    /// The admin nonce counter ([`super::auth`]).
+    NonceCounter,
+    /// Consecutive rejected `Verify`s of an id ([`super::attempts`]).
+    VerifyFailures(PersonId),
+    /// Consecutive rejected `Identify` probes.
+    IdentifyFailures,
+}
 
-impl Key for IdKey {
+const NONCE_KEY: u8 = 0xF1;
+const VERIFY_FAILURES_KEY: u8 = 0xF2;
+const IDENTIFY_FAILURES_KEY: u8 = 0xF3;
+
+fn put_id(buffer: &mut [u8], at: usize, id: &PersonId) -> Result<usize, SerializationError> {
+    let bytes = id.as_bytes();
+    let out = buffer
+        .get_mut(at..at + 1 + bytes.len())
+        .ok_or(SerializationError::BufferTooSmall)?;
+    out[0] = bytes.len() as u8;
+    out[1..].copy_from_slice(bytes);
+    Ok(at + 1 + bytes.len())
+}
+
+fn take_id(buffer: &[u8], at: usize) -> Result<(PersonId, usize), SerializationError> {
+    let len = usize::from(*buffer.get(at).ok_or(SerializationError::BufferTooSmall)?);
+    let bytes = buffer
+        .get(at + 1..at + 1 + len)
+        .ok_or(SerializationError::BufferTooSmall)?;
+    let text = core::str::from_utf8(bytes).map_err(|_| SerializationError::InvalidFormat)?;
+    let id = PersonId::try_from(text).map_err(|_| SerializationError::InvalidFormat)?;
+    Ok((id, at + 1 + len))
+}
+
+fn put_tag(buffer: &mut [u8], tag: u8) -> Result<usize, SerializationError> {
+    *buffer
+        .first_mut()
+        .ok_or(SerializationError::BufferTooSmall)? = tag;
+    Ok(1)
+}
+
+impl Key for StoreKey {
     fn serialize_into(&self, buffer: &mut [u8]) -> Result<usize, SerializationError> {
-        let bytes = self.0.as_bytes();
-        let out = buffer
-            .get_mut(..1 + bytes.len())
-            .ok_or(SerializationError::BufferTooSmall)?;
-        out[0] = bytes.len() as u8;
-        out[1..].copy_from_slice(bytes);
-        Ok(1 + bytes.len())
+        match self {
+            Self::Person(id) => put_id(buffer, 0, id),
+            Self::NonceCounter => put_tag(buffer, NONCE_KEY),
+            Self::VerifyFailures(id) => {
+                put_tag(buffer, VERIFY_FAILURES_KEY)?;
+                put_id(buffer, 1, id)
+            }
+            Self::IdentifyFailures => put_tag(buffer, IDENTIFY_FAILURES_KEY),
+        }
     }
 
     fn deserialize_from(buffer: &[u8]) -> Result<(Self, usize), SerializationError> {
-        let len = usize::from(*buffer.first().ok_or(SerializationError::BufferTooSmall)?);
-        let bytes = buffer
-            .get(1..1 + len)
-            .ok_or(SerializationError::BufferTooSmall)?;
-        let text = core::str::from_utf8(bytes).map_err(|_| SerializationError::InvalidFormat)?;
-        let id = PersonId::try_from(text).map_err(|_| SerializationError::InvalidFormat)?;
-        Ok((Self(id), 1 + len))
+        match *buffer.first().ok_or(SerializationError::BufferTooSmall)? {
+            NONCE_KEY => Ok((Self::NonceCounter, 1)),
+            IDENTIFY_FAILURES_KEY => Ok((Self::IdentifyFailures, 1)),
+            VERIFY_FAILURES_KEY => {
+                take_id(buffer, 1).map(|(id, end)| (Self::VerifyFailures(id), end))
+            }
+            len if usize::from(len) <= ID_MAX => {
+                take_id(buffer, 0).map(|(id, end)| (Self::Person(id), end))
+            }
+            _ => Err(SerializationError::InvalidFormat),
+        }
     }
 }
 
@@ -100,7 +155,8 @@ impl<P: Partition> embedded_storage_async::nor_flash::NorFlash for Blocking<'_, 
 
 impl<P: Partition> embedded_storage_async::nor_flash::MultiwriteNorFlash for Blocking<'_, P> {}
 
-type Map<'f, P> = MapStorage<IdKey, Blocking<'f, P>, Cache<Uncached, Uncached, Uncached, IdKey>>;
+type Map<'f, P> =
+    MapStorage<StoreKey, Blocking<'f, P>, Cache<Uncached, Uncached, Uncached, StoreKey>>;
 
 fn map<P: Partition>(flash: &mut P) -> Result<Map<'_, P>, StoreError> {
     let end = u32::try_from(flash.capacity()).map_err(|_| StoreError)?;
@@ -112,8 +168,10 @@ fn map<P: Partition>(flash: &mut P) -> Result<Map<'_, P>, StoreError> {
     ))
 }
 
-fn key(id: &str) -> Result<IdKey, StoreError> {
-    PersonId::try_from(id).map(IdKey).map_err(|_| StoreError)
+fn key(id: &str) -> Result<StoreKey, StoreError> {
+    PersonId::try_from(id)
+        .map(StoreKey::Person)
+        .map_err(|_| StoreError)
 }
 
 /// The template of `id`, if stored.
@@ -160,12 +218,107 @@ pub fn insert<P: Partition>(
     block_on(map.store_item(&mut buf, &key, &item)).map_err(|_| StoreError)
 }
 
-/// Removes `id`'s template (every copy of it).
+/// Removes `id`'s template (every copy of it) and its attempt record.
 pub fn remove<P: Partition>(flash: &mut P, id: &str) -> Result<(), StoreError> {
     let mut buf = [0u8; ITEM_BUF];
     let key = key(id)?;
     let mut map = map(flash)?;
-    block_on(map.remove_item(&mut buf, &key)).map_err(|_| StoreError)
+    block_on(map.remove_item(&mut buf, &key)).map_err(|_| StoreError)?;
+    if let StoreKey::Person(id) = key {
+        set_record(flash, &StoreKey::VerifyFailures(id), 0)?;
+    }
+    Ok(())
+}
+
+/// One of the device's own counters ([`StoreKey`]'s records), 0 when absent.
+fn record<P: Partition>(flash: &mut P, key: &StoreKey) -> Result<u64, StoreError> {
+    let mut buf = [0u8; ITEM_BUF];
+    let mut map = map(flash)?;
+    let value: Option<&[u8]> = block_on(map.fetch_item(&mut buf, key)).map_err(|_| StoreError)?;
+    match value {
+        None => Ok(0),
+        Some(bytes) => bytes
+            .try_into()
+            .map(u64::from_le_bytes)
+            .map_err(|_| StoreError),
+    }
+}
+
+/// Sets a counter; 0 removes the record (none is written if there was none).
+fn set_record<P: Partition>(flash: &mut P, key: &StoreKey, value: u64) -> Result<(), StoreError> {
+    if value == 0 && record(flash, key)? == 0 {
+        return Ok(());
+    }
+    let mut buf = [0u8; ITEM_BUF];
+    let mut map = map(flash)?;
+    if value == 0 {
+        return block_on(map.remove_item(&mut buf, key)).map_err(|_| StoreError);
+    }
+    let item: &[u8] = &value.to_le_bytes();
+    block_on(map.store_item(&mut buf, key, &item)).map_err(|_| StoreError)
+}
+
+/// Which counter of the device's own records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counter<'a> {
+    /// The admin nonce counter: nonces issued so far.
+    Nonce,
+    /// Consecutive rejected `Verify`s of this id.
+    VerifyFailures(&'a str),
+    /// Consecutive rejected `Identify` probes.
+    IdentifyFailures,
+}
+
+impl Counter<'_> {
+    fn key(self) -> Result<StoreKey, StoreError> {
+        Ok(match self {
+            Self::Nonce => StoreKey::NonceCounter,
+            Self::VerifyFailures(id) => {
+                StoreKey::VerifyFailures(PersonId::try_from(id).map_err(|_| StoreError)?)
+            }
+            Self::IdentifyFailures => StoreKey::IdentifyFailures,
+        })
+    }
+}
+
+/// A counter's value (0 when never set).
+pub fn counter<P: Partition>(flash: &mut P, which: Counter<'_>) -> Result<u64, StoreError> {
+    record(flash, &which.key()?)
+}
+
+/// Sets a counter (power-safe like a template: the old or the new value survives a cut).
+pub fn set_counter<P: Partition>(
+    flash: &mut P,
+    which: Counter<'_>,
+    value: u64,
+) -> Result<(), StoreError> {
+    set_record(flash, &which.key()?, value)
+}
+
+/// Calls `visit` with every id's consecutive `Verify` rejections (non-zero ones only).
+pub fn for_each_failing<P: Partition>(
+    flash: &mut P,
+    mut visit: impl FnMut(&PersonId, u64),
+) -> Result<(), StoreError> {
+    let mut buf = [0u8; ITEM_BUF];
+    let mut map = map(flash)?;
+    block_on(async {
+        let mut items = map
+            .fetch_all_items(&mut buf)
+            .await
+            .map_err(|_| StoreError)?;
+        let mut item_buf = [0u8; ITEM_BUF];
+        while let Some((key, value)) = items
+            .next::<&[u8]>(&mut item_buf)
+            .await
+            .map_err(|_| StoreError)?
+        {
+            if let (StoreKey::VerifyFailures(id), Ok(bytes)) = (key, <[u8; 8]>::try_from(value)) {
+                visit(&id, u64::from_le_bytes(bytes));
+            }
+        }
+        Ok(())
+    })
 }
 
 /// Calls `visit` with every stored id and value (tag ‖ template), in store order.
@@ -181,12 +334,14 @@ pub fn for_each<P: Partition>(
             .await
             .map_err(|_| StoreError)?;
         let mut item_buf = [0u8; ITEM_BUF];
-        while let Some((IdKey(id), value)) = items
+        while let Some((key, value)) = items
             .next::<&[u8]>(&mut item_buf)
             .await
             .map_err(|_| StoreError)?
         {
-            visit(&id, value);
+            if let StoreKey::Person(id) = key {
+                visit(&id, value);
+            }
         }
         Ok(())
     })

@@ -2,5 +2,6 @@
 
 mod harness;
 mod people_tests;
+mod security_tests;
 mod serve_tests;
 mod update_tests;

@@ -4,7 +4,7 @@
 //! may send a `0x00` before each request to flush whatever a broken sender left on the line.
 
 use super::cobs::{self, CobsError};
-use super::messages::ErrorCode;
+use super::error::ErrorCode;
 use super::MAX_FRAME;
 use crate::blob::crc32::crc32;
 use serde::{Deserialize, Serialize};

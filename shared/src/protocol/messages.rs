@@ -3,7 +3,9 @@
 //! Serialised with `postcard` (varint integers, enum variants by index, `&[u8]` borrowed from the
 //! receive buffer). **Append new variants at the end only**: the variant index is the wire tag.
 
-use super::{EMBEDDING_MAX, FRAME_MAX_HEIGHT, FRAME_MAX_WIDTH, ID_MAX, LAYERS_MAX, LIST_PAGE};
+use super::{
+    ErrorCode, EMBEDDING_MAX, FRAME_MAX_HEIGHT, FRAME_MAX_WIDTH, ID_MAX, LAYERS_MAX, LIST_PAGE,
+};
 use heapless::{String, Vec};
 use serde::{Deserialize, Serialize};
 
@@ -152,6 +154,18 @@ pub enum Request<'a> {
         #[serde(borrow)]
         frame: Frame<'a>,
     },
+    /// Starts an admin session: ends any open one and answers a fresh nonce, never used before
+    /// (not across reboots either) → [`Response::Challenge`].
+    Challenge,
+    /// Answers the pending challenge with `HMAC-SHA256(admin key, "facegate-admin-v1" ‖ nonce)`
+    /// ([`crate::device::auth::answer`]) → [`Response::Authenticated`]. The nonce is used up
+    /// whether or not the answer is right.
+    Authenticate {
+        /// The HMAC.
+        mac: [u8; 32],
+    },
+    /// Ends the admin session → [`Response::SessionEnded`].
+    EndSession,
 }
 
 /// The active model, as [`Response::Info`] reports it.
@@ -177,6 +191,28 @@ pub struct ModelInfo {
     pub embedding_dim: u16,
     /// Accept when the squared L2 distance of int8 embeddings is ≤ this.
     pub threshold: i32,
+    /// The blob's own model version (its header; covered by its signature): an update must not
+    /// be older.
+    pub model_version: u32,
+    /// The blob carries an ed25519 signature (the factory model need not).
+    pub signed: bool,
+    /// Cost counter ticks the signature check took when this model was committed, if that was
+    /// since the device started (0 otherwise, e.g. the factory model).
+    pub check_cost: u32,
+}
+
+/// The attempt limit's state, as [`Response::Info`] reports it (see
+/// [`crate::device::attempts`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct AttemptInfo {
+    /// Consecutive rejected `Identify` probes.
+    pub identify_failures: u16,
+    /// Seconds until `Identify` is served again (0: now).
+    pub identify_wait: u32,
+    /// The most consecutive rejected `Verify`s of any one id.
+    pub most_failures: u16,
+    /// Seconds until the last locked id is served again (0: none is locked).
+    pub longest_wait: u32,
 }
 
 /// Memory use, in bytes: what the board measured plus the application's buffers.
@@ -217,6 +253,10 @@ pub struct DeviceInfo {
     pub template_capacity: u16,
     /// Largest frame the device accepts, encoded, delimiter excluded.
     pub max_frame: u32,
+    /// An admin session is open ([`Request::Authenticate`]).
+    pub admin: bool,
+    /// The attempt limit's state.
+    pub attempts: AttemptInfo,
 }
 
 /// [`Response::SelfTest`].
@@ -255,13 +295,15 @@ pub struct Cost {
 pub struct VerifyReport {
     /// `distance ≤ threshold`.
     pub accepted: bool,
-    /// Squared L2 distance of the probe's and the template's int8 embeddings.
+    /// Squared L2 distance of the probe's and the template's int8 embeddings (in an admin
+    /// session; 0 otherwise: exact distances would give the template away).
     pub distance: i32,
     /// The model's threshold.
     pub threshold: i32,
     /// What the embedding cost.
     pub cost: Cost,
-    /// The probe's embedding (for bit-exact checks against the host).
+    /// The probe's embedding (for bit-exact checks against the host; empty outside an admin
+    /// session).
     pub embedding: Embedding,
 }
 
@@ -278,6 +320,7 @@ pub struct Candidate {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IdentifyReport {
     /// The nearest template (ties: the first in store order), `None` if none is stored.
+    /// Outside an admin session only an accepted one is named, with distance 0.
     pub best: Option<Candidate>,
     /// `best` is within the threshold: the probe is `best.id`; otherwise unknown.
     pub accepted: bool,
@@ -287,7 +330,7 @@ pub struct IdentifyReport {
     pub compared: u16,
     /// What the embedding cost.
     pub cost: Cost,
-    /// The probe's embedding.
+    /// The probe's embedding (empty outside an admin session).
     pub embedding: Embedding,
 }
 
@@ -368,107 +411,13 @@ pub enum Response {
     Profile(ProfileReport),
     /// The request failed; nothing changed unless the code says so.
     Error(ErrorCode),
-}
-
-/// Why a request failed. Sent as [`Response::Error`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub enum ErrorCode {
-    /// The frame is not valid COBS (a zero byte inside, or a block past its end).
-    Cobs,
-    /// The frame exceeded [`super::MAX_FRAME`] bytes before its delimiter; it was discarded.
-    FrameTooLong,
-    /// The frame is shorter than its CRC.
-    FrameTooShort,
-    /// The frame's CRC-32 does not match its bytes.
-    Crc,
-    /// The bytes are not a request (unknown variant, bad varint, string too long, …) or have
-    /// bytes left over after it.
-    Malformed,
-    /// The image's size is outside the limits or `pixels` is not `width × height` long.
-    FrameSize,
-    /// The face box is empty or leaves the image.
-    FaceBox,
-    /// No model has been committed yet.
-    NoModel,
-    /// The active model cannot run here (not square grey input, embedding longer than
-    /// [`EMBEDDING_MAX`], more layers than [`LAYERS_MAX`], arena larger than the buffer).
-    UnsupportedModel,
-    /// The model failed while running (cannot happen for a blob that parsed).
-    Engine,
-    /// `ModelBegin`: the blob is longer than a slot (or shorter than a header).
-    ModelSize {
-        /// The slot's size.
-        max: u32,
+    /// To [`Request::Challenge`]: the nonce to answer.
+    Challenge {
+        /// Fresh, never repeated.
+        nonce: [u8; 32],
     },
-    /// `ModelChunk` or `ModelCommit` without a `ModelBegin`.
-    NoUpdate,
-    /// `ModelChunk` at another offset than expected.
-    OutOfOrder {
-        /// The offset the device expects.
-        expected: u32,
-    },
-    /// `ModelChunk` longer than [`super::CHUNK_MAX`] or past the announced length.
-    ChunkSize,
-    /// `ModelCommit` before every byte arrived.
-    ModelIncomplete {
-        /// Bytes received.
-        received: u32,
-    },
-    /// The written blob's CRC-32 is not the announced one: the old model still serves.
-    ModelCrc,
-    /// The written blob does not parse: the old model still serves.
-    ModelInvalid,
-    /// An id is empty.
-    BadId,
-    /// No template with this id.
-    UnknownId,
-    /// A template with this id exists: delete it first.
-    DuplicateId,
-    /// The store holds its capacity of templates.
-    StoreFull,
-    /// `EnrollCommit` without a pending enrolment for this id.
-    NoEnrollment,
-    /// The pending enrolment already has the most frames it can average.
-    TooManyFrames,
-    /// The flash failed (read, write or erase error, or a corrupt store).
-    Storage,
-    /// The template was made by another model than the one serving: delete and re-enrol.
-    StaleTemplate,
-}
-
-impl core::fmt::Display for ErrorCode {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        match self {
-            Self::Cobs => f.write_str("frame is not valid COBS"),
-            Self::FrameTooLong => f.write_str("frame too long"),
-            Self::FrameTooShort => f.write_str("frame shorter than its CRC"),
-            Self::Crc => f.write_str("frame CRC mismatch"),
-            Self::Malformed => f.write_str("malformed request"),
-            Self::FrameSize => f.write_str("image size out of limits or pixel count wrong"),
-            Self::FaceBox => f.write_str("face box empty or outside the image"),
-            Self::NoModel => f.write_str("no model installed"),
-            Self::UnsupportedModel => f.write_str("model not supported by this firmware"),
-            Self::Engine => f.write_str("model failed while running"),
-            Self::ModelSize { max } => write!(f, "model size out of range (slot holds {max})"),
-            Self::NoUpdate => f.write_str("no model update in progress"),
-            Self::OutOfOrder { expected } => {
-                write!(f, "chunk out of order, expected offset {expected}")
-            }
-            Self::ChunkSize => f.write_str("chunk too long or past the model's end"),
-            Self::ModelIncomplete { received } => {
-                write!(f, "model incomplete, {received} bytes received")
-            }
-            Self::ModelCrc => f.write_str("model CRC mismatch, old model kept"),
-            Self::ModelInvalid => f.write_str("model does not parse, old model kept"),
-            Self::BadId => f.write_str("empty id"),
-            Self::UnknownId => f.write_str("unknown id"),
-            Self::DuplicateId => f.write_str("id already enrolled"),
-            Self::StoreFull => f.write_str("template store full"),
-            Self::NoEnrollment => f.write_str("no pending enrolment for this id"),
-            Self::TooManyFrames => f.write_str("too many frames in one enrolment"),
-            Self::Storage => f.write_str("flash storage error"),
-            Self::StaleTemplate => f.write_str("template made by another model, re-enrol"),
-        }
-    }
+    /// To [`Request::Authenticate`]: the admin session is open.
+    Authenticated,
+    /// To [`Request::EndSession`].
+    SessionEnded,
 }

@@ -14,12 +14,14 @@
 //! the version, so every version can read at least that much of the other's answer.
 
 pub mod cobs;
+pub mod error;
 pub mod frame;
 pub mod messages;
 
 #[cfg(test)]
 mod tests;
 
+pub use error::ErrorCode;
 pub use frame::{
     decode_frame, encode_frame, encode_payload, write_frame, write_payload, FrameError,
     FrameReader, WriteError, CRC_BYTES,
@@ -27,7 +29,7 @@ pub use frame::{
 pub use messages::*;
 
 /// The protocol version this code speaks. Bump on any change to the messages' wire form.
-pub const PROTOCOL_VERSION: u16 = 1;
+pub const PROTOCOL_VERSION: u16 = 2;
 /// Widest frame, pixels (QQVGA).
 pub const FRAME_MAX_WIDTH: u16 = 160;
 /// Tallest frame, pixels (QQVGA).

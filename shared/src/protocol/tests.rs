@@ -152,6 +152,9 @@ fn every_request_round_trips() {
         Request::Profile {
             frame: frame_of(&[7], 1, 1),
         },
+        Request::Challenge,
+        Request::Authenticate { mac: [0xA5; 32] },
+        Request::EndSession,
     ];
     let mut longest = 0;
     for request in &requests {
@@ -182,6 +185,9 @@ fn every_response_round_trips() {
         input_side: 64,
         embedding_dim: 128,
         threshold: 4301,
+        model_version: u32::MAX,
+        signed: true,
+        check_cost: 1_234_567,
     };
     let cost = Cost {
         preprocess: 1,
@@ -196,6 +202,13 @@ fn every_response_round_trips() {
             templates: 3,
             template_capacity: 100,
             max_frame: MAX_FRAME as u32,
+            admin: true,
+            attempts: AttemptInfo {
+                identify_failures: 5,
+                identify_wait: 30,
+                most_failures: u16::MAX,
+                longest_wait: 3600,
+            },
         }),
         Response::SelfTest(SelfTestReport {
             passed: false,
@@ -256,6 +269,14 @@ fn every_response_round_trips() {
         }),
         Response::Error(ErrorCode::OutOfOrder { expected: 8192 }),
         Response::Error(ErrorCode::Storage),
+        Response::Error(ErrorCode::ModelDowngrade {
+            installed: 9,
+            offered: 3,
+        }),
+        Response::Error(ErrorCode::LockedOut { retry_after: 3600 }),
+        Response::Challenge { nonce: [0xFF; 32] },
+        Response::Authenticated,
+        Response::SessionEnded,
     ];
     for response in &responses {
         round_trip_response(response);
@@ -496,6 +517,8 @@ fn info_is_variant_zero_and_version_leads_device_info() {
         templates: 0,
         template_capacity: 0,
         max_frame: 0,
+        admin: false,
+        attempts: AttemptInfo::default(),
     });
     let mut buf = [0u8; 64];
     let bytes = postcard::to_slice(&info, &mut buf).unwrap();

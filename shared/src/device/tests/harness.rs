@@ -1,7 +1,8 @@
 //! A simulated chip (four partitions over `Vec`s), a board, a byte pipe, and request helpers.
 
 use crate::blob::Model;
-use crate::device::{BoardMemory, Device, MemFlash, Partitions, Platform, PowerCut};
+use crate::device::{auth, trust};
+use crate::device::{BoardMemory, Device, DeviceKeys, MemFlash, Partitions, Platform, PowerCut};
 use crate::preprocess::{inputs_i8, preprocess_grey_box, Rect};
 use crate::protocol::*;
 use std::collections::VecDeque;
@@ -12,6 +13,63 @@ pub const SLOT: usize = 160 * 1024;
 pub const STORE: usize = 64 * 1024;
 pub const BOOT: usize = 8 * 1024;
 pub const ARENA: usize = 32_832;
+/// The cost counter's rate on the test board: one tick per millisecond.
+pub const TICK_HZ: u32 = 1000;
+
+/// A key file's bytes: one line, `label` and 64 hex digits.
+fn key_file(text: &str, label: &str) -> [u8; 32] {
+    let (found, hex) = text.trim().split_once(' ').unwrap();
+    assert_eq!(found, label);
+    assert_eq!(hex.len(), 64, "a key is 64 hex digits");
+    core::array::from_fn(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap())
+}
+
+/// The committed QEMU test keys (firmware/keys/), as the firmware is built with by default.
+pub fn test_keys() -> DeviceKeys {
+    DeviceKeys {
+        model_key: key_file(
+            include_str!("../../../../firmware/keys/test-model-signing.pub"),
+            "facegate-model-signing-public",
+        ),
+        admin_key: test_admin_key(),
+    }
+}
+
+/// The test admin key.
+pub fn test_admin_key() -> [u8; 32] {
+    key_file(
+        include_str!("../../../../firmware/keys/test-admin.key"),
+        "facegate-admin-secret",
+    )
+}
+
+/// The test signing seed.
+pub fn test_signing_seed() -> [u8; 32] {
+    key_file(
+        include_str!("../../../../firmware/keys/test-model-signing.key"),
+        "facegate-model-signing-secret",
+    )
+}
+
+/// Another key pair's seed: "signed by another key".
+pub const OTHER_SEED: [u8; 32] = [0x42; 32];
+
+/// `blob` signed with `seed` as model version `version`.
+pub fn signed_with(blob: &[u8], seed: &[u8; 32], version: u32) -> Vec<u8> {
+    let mut out = blob.to_vec();
+    trust::sign_blob(&mut out, seed, version).unwrap();
+    out
+}
+
+/// `blob` signed with the test key as model version `version`.
+pub fn signed(blob: &[u8], version: u32) -> Vec<u8> {
+    signed_with(blob, &test_signing_seed(), version)
+}
+
+/// The release blob signed with the test key, model version 1.
+pub fn release_signed() -> Vec<u8> {
+    signed(RELEASE, 1)
+}
 
 /// The flash contents of one chip.
 #[derive(Clone)]
@@ -42,8 +100,8 @@ impl Chip {
         chip
     }
 
-    /// A device on this chip (boots: reads the boot record).
-    pub fn device<'a>(&'a mut self, power: Option<&'a PowerCut>) -> TestDevice<'a> {
+    /// A device on this chip (boots: reads the boot record), no session open.
+    pub fn open_device<'a>(&'a mut self, power: Option<&'a PowerCut>) -> TestDevice<'a> {
         Device::new(
             Partitions {
                 slot_a: MemFlash::new(&mut self.slot_a, power),
@@ -52,20 +110,45 @@ impl Chip {
                 boot: MemFlash::new(&mut self.boot, power),
             },
             TestBoard::default(),
+            test_keys(),
         )
+    }
+
+    /// A device on this chip with an admin session open through the real challenge-response
+    /// (its flash operations do not count against `power`'s budget).
+    pub fn device<'a>(&'a mut self, power: Option<&'a PowerCut>) -> TestDevice<'a> {
+        let mut d = self.open_device(power);
+        let mut b = Buffers::new();
+        let mut open = || login(&mut b, &mut d, &test_admin_key());
+        let r = match power {
+            Some(p) => p.paused(&mut open),
+            None => open(),
+        };
+        assert_eq!(r, Response::Authenticated);
+        d
     }
 }
 
-/// A board whose counter advances by one per reading.
+/// A board whose counter advances by one per reading (and by [`TestBoard::wait`]).
 #[derive(Debug, Default)]
 pub struct TestBoard {
     ticks: u32,
+}
+
+impl TestBoard {
+    /// Moves the clock on by `seconds`.
+    pub fn wait(&mut self, seconds: u32) {
+        self.ticks = self.ticks.wrapping_add(seconds * TICK_HZ);
+    }
 }
 
 impl Platform for TestBoard {
     fn now(&mut self) -> u32 {
         self.ticks = self.ticks.wrapping_add(1);
         self.ticks
+    }
+    fn tick_hz(&self) -> u32 {
+        TICK_HZ
     }
     fn memory(&mut self) -> BoardMemory {
         BoardMemory {
@@ -216,8 +299,8 @@ pub fn send_model(b: &mut Buffers, d: &mut TestDevice<'_>, blob: &[u8], chunk: u
     b.call(d, &Request::ModelCommit)
 }
 
-/// The release blob with another model id (and its CRC fixed): a different valid model.
-pub fn other_model() -> Vec<u8> {
+/// The release blob with another model id (and its CRC fixed), unsigned.
+pub fn other_model_unsigned() -> Vec<u8> {
     let mut blob = RELEASE.to_vec();
     blob[12] ^= 0x5A;
     let n = blob.len();
@@ -225,6 +308,20 @@ pub fn other_model() -> Vec<u8> {
     blob[n - 4..].copy_from_slice(&crc.to_le_bytes());
     Model::parse(&blob).unwrap();
     blob
+}
+
+/// A different valid model, signed with the test key as version 1.
+pub fn other_model() -> Vec<u8> {
+    signed(&other_model_unsigned(), 1)
+}
+
+/// `Challenge`, then `Authenticate` with `key`'s answer: the `Authenticate` response.
+pub fn login(b: &mut Buffers, d: &mut TestDevice<'_>, key: &[u8; 32]) -> Response {
+    let Response::Challenge { nonce } = b.call(d, &Request::Challenge) else {
+        panic!("Challenge refused")
+    };
+    let mac = auth::answer(key, &nonce);
+    b.call(d, &Request::Authenticate { mac })
 }
 
 pub fn info(b: &mut Buffers, d: &mut TestDevice<'_>) -> DeviceInfo {

@@ -28,7 +28,8 @@ fn updates_alternate_slots_and_survive_reboots() {
     {
         // Odd chunk sizes (not a multiple of the 4-byte word) and back to slot A.
         let mut d = chip.device(None);
-        let Response::ModelCommitted(m) = send_model(&mut b, &mut d, RELEASE, 1001) else {
+        let Response::ModelCommitted(m) = send_model(&mut b, &mut d, &release_signed(), 1001)
+        else {
             panic!()
         };
         assert_eq!((m.slot, m.version), (Slot::A, 2));
@@ -60,7 +61,7 @@ fn a_blank_chip_takes_its_first_model_into_slot_a() {
     let mut chip = Chip::blank();
     let mut b = Buffers::new();
     let mut d = chip.device(None);
-    let Response::ModelCommitted(m) = send_model(&mut b, &mut d, RELEASE, CHUNK) else {
+    let Response::ModelCommitted(m) = send_model(&mut b, &mut d, &release_signed(), CHUNK) else {
         panic!()
     };
     assert_eq!((m.slot, m.version), (Slot::A, 1));
