@@ -176,6 +176,18 @@ impl Conv2d<'_> {
         }
     }
 
+    /// The naive loop with its checks: what the DSP kernel falls back on for a layer it does not
+    /// take (the device keeps no second fast path).
+    pub(crate) fn run_checked_reference(
+        &self,
+        input: &[i8],
+        output: &mut [i8],
+    ) -> Result<(), KernelError> {
+        self.check(input, output)?;
+        self.run_reference(input, output);
+        Ok(())
+    }
+
     /// The naive loop: the reference of [`Self::run`] (lengths already checked).
     pub(crate) fn run_reference(&self, input: &[i8], output: &mut [i8]) {
         let (ih, iw, ci) = (

@@ -160,6 +160,34 @@ impl PointwiseConv<'_> {
         Ok(())
     }
 
+    /// The naive loop with its checks: what the DSP kernel falls back on for a layer it does not
+    /// take (the device keeps no second fast path).
+    pub(crate) fn run_checked_reference(
+        &self,
+        input: &[i8],
+        output: &mut [i8],
+    ) -> Result<(), KernelError> {
+        self.check(input, output)?;
+        self.run_reference(input, output);
+        Ok(())
+    }
+
+    /// The naive in-place loop with its checks (each pixel's input copied to `scratch` first):
+    /// the DSP kernel's fallback.
+    pub(crate) fn run_in_place_checked_reference(
+        &self,
+        buffer: &mut [i8],
+        scratch: &mut [i8],
+    ) -> Result<(), KernelError> {
+        self.check_in_place(buffer, scratch)?;
+        let (c_in, c_out) = (self.c_in, self.c_out);
+        for p in 0..self.pixels {
+            scratch.copy_from_slice(&buffer[p * c_in..(p + 1) * c_in]);
+            self.pixel(scratch, &mut buffer[p * c_out..(p + 1) * c_out]);
+        }
+        Ok(())
+    }
+
     /// The naive loop over every pixel: the reference of [`Self::run`].
     pub(crate) fn run_reference(&self, input: &[i8], output: &mut [i8]) {
         if self.c_in == 0 {

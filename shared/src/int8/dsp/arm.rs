@@ -107,6 +107,41 @@ pub fn pkhtb(low: u32, high: u32) -> u32 {
     out
 }
 
+// The emulated forms the fast paths fall back on when a slice is shorter than their callers
+// guarantee: out of line, so that the kernels do not carry an inlined copy of each.
+
+#[cold]
+#[inline(never)]
+fn cold_depthwise_row<const S: usize>(rows: [&[u32]; 3], weights: &[u32; 6], acc: &mut [i32]) {
+    super::emulated::depthwise_row::<S>(rows, weights, acc);
+}
+
+#[cold]
+#[inline(never)]
+fn cold_requantize_strided(
+    acc: &[i32],
+    bias: i32,
+    rq: &Requantizer,
+    stage: OutputStage,
+    out: &mut [i8],
+    stride: usize,
+) {
+    super::emulated::requantize_strided(acc, bias, rq, stage, out, stride);
+}
+
+#[cold]
+#[inline(never)]
+fn cold_requantize_chunk(
+    accs: &[[i32; 4]],
+    params: &[u8],
+    zp: i32,
+    relu: bool,
+    out: &mut [i8],
+    stride: usize,
+) {
+    super::emulated::requantize_chunk(accs, params, zp, relu, out, stride);
+}
+
 /// One group of [`dot_4x1`] with the single instructions.
 #[inline(always)]
 fn group_4x1(w: &[u8], x: &[u32], acc: &mut [i32; 4]) {
@@ -257,7 +292,7 @@ pub fn depthwise_row<const S: usize>(rows: [&[u32]; 3], weights: &[u32; 6], acc:
     // Output k reads pairs S·k and S·k + 2 of each row.
     let needed = if n == 0 { 0 } else { S * (n - 1) + 3 };
     if n == 0 || rows.iter().any(|r| r.len() < needed) || !(S == 1 || S == 2) {
-        super::emulated::depthwise_row::<S>(rows, weights, acc);
+        cold_depthwise_row::<S>(rows, weights, acc);
         return;
     }
     let [w0, w1, w2, w3, w4, w5] = *weights;
@@ -347,7 +382,7 @@ pub fn requantize_strided(
             .checked_mul(stride)
             .is_some_and(|last| last < out.len());
     let (Some(parts), true, true) = (rq.right_shift_parts(), stage.max == i8::MAX, fits) else {
-        super::emulated::requantize_strided(acc, bias, rq, stage, out, stride);
+        cold_requantize_strided(acc, bias, rq, stage, out, stride);
         return;
     };
     // SAFETY: the loop runs `n ≥ 1` times; turn `k` reads `acc[k]` and writes
@@ -408,7 +443,7 @@ pub fn requantize4(
 ) {
     let fits = stride > 0 && stride.checked_mul(3).is_some_and(|last| last < out.len());
     let (Some(parts), true, true) = (rq.right_shift_parts(), stage.max == i8::MAX, fits) else {
-        super::emulated::requantize_strided(acc, bias, rq, stage, out, stride);
+        cold_requantize_strided(acc, bias, rq, stage, out, stride);
         return;
     };
     // SAFETY: reads the four words of `acc` and writes `out[k·stride]` for k < 4, in bounds
@@ -579,7 +614,7 @@ pub fn requantize_chunk(
             .and_then(|last| last.checked_add(n - 1))
             .is_some_and(|last| last < out.len());
     if !fits {
-        super::emulated::requantize_chunk(accs, params, zp, relu, out, stride);
+        cold_requantize_chunk(accs, params, zp, relu, out, stride);
         return;
     }
     // SAFETY: the loop runs `n ≥ 1` times; turn `i` reads the 12 bytes of channel `i` in

@@ -49,11 +49,11 @@ fn window(layer: &Conv2d<'_>, input: &[i8], oy: usize, ox: usize) -> [u32; PAIRS
     core::array::from_fn(|i| halves(taps[2 * i], taps[2 * i + 1]))
 }
 
-/// [`Conv2d::run`] on the DSP instructions (the portable kernel for more than one input
+/// [`Conv2d::run`] on the DSP instructions (the naive loop for more than one input
 /// channel, another window, more than [`MAX_FILTERS`] filters or a zero point outside int8).
 pub fn run(layer: &Conv2d<'_>, input: &[i8], output: &mut [i8]) -> Result<(), KernelError> {
     if !applies(layer) {
-        return layer.run_portable(input, output);
+        return layer.run_checked_reference(input, output);
     }
     layer.check(input, output)?;
     let filters = layer.output.channels as usize;

@@ -62,15 +62,15 @@ fn gather(layer: &DepthwiseConv2d<'_>, input: &[i8], c: usize, row: usize, ring:
     }
 }
 
-/// [`DepthwiseConv2d::run`] on the DSP instructions (the portable kernel for any window other
-/// than 3×3 at stride 1 or 2, rows longer than [`RING_ROW`], or a zero point outside int8).
+/// [`DepthwiseConv2d::run`] on the DSP instructions (the naive loop for any window other than
+/// 3×3 at stride 1 or 2, rows longer than [`RING_ROW`], or a zero point outside int8).
 pub fn run(
     layer: &DepthwiseConv2d<'_>,
     input: &[i8],
     output: &mut [i8],
 ) -> Result<(), KernelError> {
     if !applies(layer) {
-        return layer.run_portable(input, output);
+        return layer.run_checked_reference(input, output);
     }
     layer.check(input, output)?;
     let channels = layer.input.channels as usize;

@@ -128,7 +128,7 @@ pub(super) fn requantize_block(
 /// A block of up to four pixels whose inputs are already widened: writes their outputs
 /// (`out`: `n · c_out` bytes, pixel-major), [`CHUNK`] output channels at a time: first their
 /// products, then their requantisation. `G` is the number of whole channel groups when the
-/// unrolled product applies (16, 64 or 128 input channels), 0 for the loop form.
+/// unrolled product applies (64 or 128 input channels), 0 for the loop form.
 fn block_outputs<const G: usize>(
     layer: &PointwiseConv<'_>,
     pairs: &[u32],
@@ -178,7 +178,6 @@ type BlockFn = fn(&PointwiseConv<'_>, &[u32], &[[i32; 3]; BLOCK], &mut [i8], Req
 /// [`block_outputs`] instantiated for the layer's channel count.
 fn block_fn(layer: &PointwiseConv<'_>) -> BlockFn {
     match (layer.c_in % 4 == 0).then_some(layer.c_in / 4) {
-        Some(4) => block_outputs::<4>,
         Some(16) => block_outputs::<16>,
         Some(32) => block_outputs::<32>,
         _ => block_outputs::<0>,
@@ -202,11 +201,11 @@ fn widen_block(
     }
 }
 
-/// [`PointwiseConv::run`] on the DSP instructions (falls back to the portable kernel for more
-/// than [`MAX_C_IN`] input channels or a zero point outside int8).
+/// [`PointwiseConv::run`] on the DSP instructions (falls back to the naive loop for more than
+/// [`MAX_C_IN`] input channels or a zero point outside int8).
 pub fn run(layer: &PointwiseConv<'_>, input: &[i8], output: &mut [i8]) -> Result<(), KernelError> {
     if !applies(layer.c_in, layer.input_zero_point, MAX_C_IN) || layer.c_out == 0 {
-        return layer.run_portable(input, output);
+        return layer.run_checked_reference(input, output);
     }
     layer.check(input, output)?;
     let (c_in, c_out) = (layer.c_in, layer.c_out);
@@ -233,7 +232,7 @@ pub fn run_in_place(
     scratch: &mut [i8],
 ) -> Result<(), KernelError> {
     if !applies(layer.c_in, layer.input_zero_point, MAX_C_IN) || layer.c_out == 0 {
-        return layer.run_in_place_portable(buffer, scratch);
+        return layer.run_in_place_checked_reference(buffer, scratch);
     }
     layer.check_in_place(buffer, scratch)?;
     let (c_in, c_out) = (layer.c_in, layer.c_out);
@@ -274,7 +273,7 @@ pub fn run_dense(
     output: &mut [i8],
 ) -> Result<(), KernelError> {
     if layer.pixels != 1 || !applies(layer.c_in, layer.input_zero_point, MAX_FEATURES) {
-        return layer.run_portable(input, output);
+        return layer.run_checked_reference(input, output);
     }
     layer.check(input, output)?;
     let c_in = layer.c_in;
