@@ -218,6 +218,18 @@ fn dense(rng: &mut Rng, b: &mut Buffers<'_>, tally: &mut Tally) {
     rng.fill(&mut b.input[..c_in]);
     rng.fill(&mut b.weights[..c_in * c_out]);
     rng.params(&mut b.params[..c_out * CHANNEL_BYTES]);
+    let lean = rng.below(2) == 0;
+    if lean {
+        for chunk in b.params[..c_out * CHANNEL_BYTES].chunks_exact_mut(CHANNEL_BYTES) {
+            let shift = rng.range(-31, -2);
+            chunk[8..12].copy_from_slice(&shift.to_le_bytes());
+        }
+    }
+    let stage = match (lean, rng.below(2)) {
+        (true, 0) => OutputStage::linear(rng.range(-128, 127)),
+        (true, _) => OutputStage::relu(rng.range(-128, 127)),
+        (false, _) => rng.stage(),
+    };
     let Some(channels) = ChannelParams::new(&b.params[..c_out * CHANNEL_BYTES]) else {
         return;
     };
@@ -227,7 +239,7 @@ fn dense(rng: &mut Rng, b: &mut Buffers<'_>, tally: &mut Tally) {
         input_zero_point: rng.range(-128, 127),
         weights: &b.weights[..c_in * c_out],
         channels,
-        stage: rng.stage(),
+        stage,
     };
     let ok = layer
         .run_dsp(&b.input[..c_in], &mut b.dsp[..c_out])

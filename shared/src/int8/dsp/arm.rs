@@ -131,8 +131,8 @@ fn cold_requantize_strided(
 
 #[cold]
 #[inline(never)]
-fn cold_requantize_chunk(
-    accs: &[[i32; 4]],
+fn cold_requantize_chunk<const P: usize>(
+    accs: &[[i32; P]],
     params: &[u8],
     zp: i32,
     relu: bool,
@@ -543,7 +543,7 @@ pub fn requantize4_lean(
 
 /// The body of [`requantize_chunk`]: `$clamp` is the ReLU clamp line (or nothing).
 macro_rules! requantize_chunk_asm {
-    ($clamp:literal, $params:expr, $acc:expr, $out:expr, $stride:expr, $zp:expr, $end:expr) => {
+    ($clamp:literal, $p:expr, $params:expr, $acc:expr, $out:expr, $stride:expr, $zp:expr, $end:expr) => {
         asm!(
             "2:",
             "ldr {bias}, [{pp}], #4",
@@ -554,7 +554,7 @@ macro_rules! requantize_chunk_asm {
             "sub {post}, {post}, #2",
             "lsl {nh}, {nh}, {post}",
             "add {post}, {post}, #1",
-            ".rept 4",
+            ".rept {pixels}",
             "ldr {a}, [{accp}], #4",
             "add {a}, {a}, {bias}",
             "asr {s}, {a}, #31",
@@ -569,10 +569,12 @@ macro_rules! requantize_chunk_asm {
             "strb {a}, [{ob}]",
             "add {ob}, {ob}, {stride}",
             ".endr",
-            "sub {ob}, {ob}, {stride}, lsl #2",
+            "sub {ob}, {ob}, {stride}, lsl #{log2}",
             "add {ob}, {ob}, #1",
             "cmp {pp}, {end}",
             "bne 2b",
+            pixels = const $p,
+            log2 = const $p.trailing_zeros(),
             pp = inout(reg) $params => _,
             accp = inout(reg) $acc => _,
             ob = inout(reg) $out => _,
@@ -591,15 +593,16 @@ macro_rules! requantize_chunk_asm {
     };
 }
 
-/// [`super::emulated::requantize_chunk`]: four pixels' outputs for each of `accs.len()`
-/// consecutive channels, their 12-byte constants read straight from `params`, in one loop
-/// (60 instructions per channel, 64 with the ReLU clamp). The caller checked once per layer
-/// that every shift is in −31..=−2 with a non-negative multiplier and that the clamp is the
-/// full int8 range (`relu` false) or `[zp, 127]` (`relu` true); here only the slices' lengths
-/// are checked.
+/// [`super::emulated::requantize_chunk`]: `P` pixels' outputs (4 for a pointwise block, 1 for
+/// a dense layer) for each of `accs.len()` consecutive channels, their 12-byte constants read
+/// straight from `params`, in one loop (8 + 12·P + 4 instructions per channel, one more per
+/// output with the ReLU clamp). The caller checked once per layer that every
+/// shift is in −31..=−2 with a non-negative multiplier and that the clamp is the full int8
+/// range (`relu` false) or `[zp, 127]` (`relu` true); here only the slices' lengths are
+/// checked.
 #[inline(always)]
-pub fn requantize_chunk(
-    accs: &[[i32; 4]],
+pub fn requantize_chunk<const P: usize>(
+    accs: &[[i32; P]],
     params: &[u8],
     zp: i32,
     relu: bool,
@@ -608,9 +611,10 @@ pub fn requantize_chunk(
 ) {
     let n = accs.len();
     let fits = n > 0
+        && (P == 1 || P == 4)
         && params.len() >= 12 * n
         && stride
-            .checked_mul(3)
+            .checked_mul(P - 1)
             .and_then(|last| last.checked_add(n - 1))
             .is_some_and(|last| last < out.len());
     if !fits {
@@ -618,9 +622,9 @@ pub fn requantize_chunk(
         return;
     }
     // SAFETY: the loop runs `n ≥ 1` times; turn `i` reads the 12 bytes of channel `i` in
-    // `params` (unaligned `LDR`s, allowed), the four words of `accs[i]`, and writes
-    // `out[i + k·stride]` for k < 4: all in bounds (`12n ≤ params.len()`,
-    // `3·stride + n − 1 < out.len()`, checked above). The arithmetic is that of
+    // `params` (unaligned `LDR`s, allowed), the `P` words of `accs[i]`, and writes
+    // `out[i + k·stride]` for k < P: all in bounds (`12n ≤ params.len()`,
+    // `(P−1)·stride + n − 1 < out.len()`, checked above). The arithmetic is that of
     // `Requantizer::apply_right_shift` for the caller-checked shifts, then the clamp (ReLU:
     // `BIC a, a, a, ASR #31` is max(a, 0) before the zero point, i.e. max(·, zp) after it).
     unsafe {
@@ -629,6 +633,7 @@ pub fn requantize_chunk(
         if relu {
             requantize_chunk_asm!(
                 "bic {a}, {a}, {a}, asr #31",
+                P,
                 pp,
                 accs.as_ptr(),
                 out.as_mut_ptr(),
@@ -637,29 +642,50 @@ pub fn requantize_chunk(
                 end
             );
         } else {
-            requantize_chunk_asm!("", pp, accs.as_ptr(), out.as_mut_ptr(), stride, zp, end);
+            requantize_chunk_asm!("", P, pp, accs.as_ptr(), out.as_mut_ptr(), stride, zp, end);
         }
     }
 }
 
-/// [`super::emulated::dot_1x2`]: one pixel against two weight rows, one group per loop turn:
-/// one `LDRD` of the pixel's pairs, per row one `LDR`, two `SXTB16`, two `SMLAD` (11 instructions
-/// for 8 MACs), plus `CMP`/`BNE`.
+/// One group of [`dot_1x2`] with the single instructions.
+#[inline(always)]
+fn group_1x2(row0: &[u8], row1: &[u8], x: &[u32], acc: &mut [i32; 2]) {
+    if let (Some(w0), Some(w1), Some(x)) = (row0.get(..4), row1.get(..4), x.get(..2)) {
+        for (w, a) in [w0, w1].into_iter().zip(acc.iter_mut()) {
+            let w = u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
+            *a = smlad(x[1], sxtb16_ror8(w), smlad(x[0], sxtb16(w), *a));
+        }
+    }
+}
+
+/// [`super::emulated::dot_1x2`]: one pixel against two weight rows, two groups per loop turn:
+/// per group one `LDRD` of the pixel's pairs, per row one `LDR`, two `SXTB16`, two `SMLAD`
+/// (11 instructions for 8 MACs), plus `CMP`/`BNE` every 16 MACs.
 #[inline(always)]
 pub fn dot_1x2(row0: &[u8], row1: &[u8], x: &[u32], acc: &mut [i32; 2]) {
     let groups = (row0.len() / 4).min(row1.len() / 4).min(x.len() / 2);
-    if groups == 0 {
+    let (mut row0, mut row1, mut x) = (row0, row1, x);
+    if groups % 2 == 1 {
+        group_1x2(row0, row1, x, acc);
+        row0 = row0.get(4..).unwrap_or(&[]);
+        row1 = row1.get(4..).unwrap_or(&[]);
+        x = x.get(2..).unwrap_or(&[]);
+    }
+    let pairs = groups / 2;
+    if pairs == 0 {
         return;
     }
     let [mut a0, mut a1] = *acc;
-    // SAFETY: the loop runs `groups ≥ 1` times; each turn reads 4 bytes at `w0` and at `w1`
-    // (unaligned `LDR` is allowed) and 8 bytes at `xp` (`LDRD` on a `u32` slice: word-aligned).
-    // In all `4·groups` bytes of each row and `2·groups` words of `x`, all within the slices.
+    // SAFETY: the loop runs `pairs ≥ 1` times; each turn reads 8 bytes at `w0` and at `w1`
+    // (unaligned `LDR` is allowed) and 16 bytes at `xp` (`LDRD` on a `u32` slice:
+    // word-aligned). In all `8·pairs` bytes of each row and `4·pairs` words of `x`, within the
+    // slices (`2·pairs` groups remain after the odd one).
     unsafe {
         let xp = x.as_ptr();
-        let end = xp.wrapping_add(2 * groups);
+        let end = xp.wrapping_add(4 * pairs);
         asm!(
             "2:",
+            ".rept 2",
             "ldrd {x0}, {x1}, [{xp}], #8",
             "ldr {w}, [{w0}], #4",
             "sxtb16 {t}, {w}, ror #8",
@@ -671,6 +697,7 @@ pub fn dot_1x2(row0: &[u8], row1: &[u8], x: &[u32], acc: &mut [i32; 2]) {
             "sxtb16 {w}, {w}",
             "smlad {a1}, {x0}, {w}, {a1}",
             "smlad {a1}, {x1}, {t}, {a1}",
+            ".endr",
             "cmp {xp}, {end}",
             "bne 2b",
             xp = inout(reg) xp => _,

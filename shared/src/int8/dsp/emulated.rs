@@ -157,28 +157,33 @@ pub fn requantize4_lean(
 ) {
     let slots = out.iter_mut().step_by(stride.max(1));
     for (&a, slot) in acc.iter().zip(slots) {
-        let x = a.wrapping_add(bias);
-        let s = x >> 31;
-        let low = 0x4000_0000u32 | (s as u32 & 0x8000_0000);
-        let high = parts.nudge_high.wrapping_add(s);
-        let nudge = (i64::from(high) << 32) | i64::from(low);
-        let q = ((i64::from(x) * i64::from(parts.multiplier)).wrapping_add(nudge) >> 32) as i32;
-        let v = (q >> parts.post_shift)
-            .wrapping_add(zp)
-            .clamp(-128, 127)
-            .max(min);
-        *slot = v as i8;
+        *slot = requantize_lean(a, bias, parts, zp, min);
     }
 }
 
-/// Four pixels' outputs for each of `accs.len()` consecutive channels (their 12-byte
+/// One output of the lean requantisation (see [`requantize4_lean`]).
+#[inline(always)]
+fn requantize_lean(a: i32, bias: i32, parts: RightShiftParts, zp: i32, min: i32) -> i8 {
+    let x = a.wrapping_add(bias);
+    let s = x >> 31;
+    let low = 0x4000_0000u32 | (s as u32 & 0x8000_0000);
+    let high = parts.nudge_high.wrapping_add(s);
+    let nudge = (i64::from(high) << 32) | i64::from(low);
+    let q = ((i64::from(x) * i64::from(parts.multiplier)).wrapping_add(nudge) >> 32) as i32;
+    (q >> parts.post_shift)
+        .wrapping_add(zp)
+        .clamp(-128, 127)
+        .max(min) as i8
+}
+
+/// `P` pixels' outputs for each of `accs.len()` consecutive channels (their 12-byte
 /// `ChannelParam` records in `params`), for layers whose shifts are all in −31..=−2 with
 /// non-negative multipliers and whose clamp is the full int8 range or, with `relu`, `[zp, 127]`:
 /// `out[i + k·stride]` for channel `i` and pixel `k`. Channels or slots past the slices are
 /// skipped.
 #[inline(always)]
-pub fn requantize_chunk(
-    accs: &[[i32; 4]],
+pub fn requantize_chunk<const P: usize>(
+    accs: &[[i32; P]],
     params: &[u8],
     zp: i32,
     relu: bool,
@@ -188,15 +193,20 @@ pub fn requantize_chunk(
     for (i, (acc, p)) in accs.iter().zip(params.chunks_exact(12)).enumerate() {
         let word = |at: usize| i32::from_le_bytes([p[at], p[at + 1], p[at + 2], p[at + 3]]);
         let (bias, multiplier, shift) = (word(0), word(4), word(8));
-        let e = shift.unsigned_abs();
+        let e = shift.unsigned_abs().clamp(2, 31);
         let parts = RightShiftParts {
             multiplier,
-            nudge_high: 1 << (e.clamp(2, 31) - 2),
-            post_shift: e.clamp(2, 31) - 1,
+            nudge_high: 1 << (e - 2),
+            post_shift: e - 1,
         };
         let min = if relu { zp.clamp(-128, 127) } else { -128 };
-        if let Some(dst) = out.get_mut(i..) {
-            requantize4_lean(acc, bias, parts, zp, min, dst, stride);
+        let slots = out
+            .get_mut(i..)
+            .unwrap_or(&mut [])
+            .iter_mut()
+            .step_by(stride.max(1));
+        for (&a, slot) in acc.iter().zip(slots) {
+            *slot = requantize_lean(a, bias, parts, zp, min);
         }
     }
 }

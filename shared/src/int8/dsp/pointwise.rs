@@ -22,6 +22,8 @@ pub(super) const BLOCK: usize = 4;
 pub const MAX_C_IN: usize = 128;
 /// Most input features of the dense path's buffer (`MAX_FEATURES / 2` words: 512 B).
 pub const MAX_FEATURES: usize = 256;
+/// Dense outputs whose accumulators are gathered before they are requantised (512 B).
+pub const MAX_DENSE_OUT: usize = 128;
 
 /// Whether the DSP path takes a layer with `c_in` inputs and zero point `zp` (at most `max`
 /// inputs; `x − zp` must fit a signed half).
@@ -266,7 +268,8 @@ pub fn run_in_place(
 }
 
 /// [`crate::int8::dense::Dense::run`]'s arithmetic on the DSP instructions: one pixel of
-/// `layer.c_in ≤ MAX_FEATURES` inputs, two output channels per pass (same fallback as [`run`]).
+/// `layer.c_in ≤ MAX_FEATURES` inputs, two output channels per pass, then the outputs
+/// requantised [`MAX_DENSE_OUT`] at a time (same fallback as [`run`]).
 pub fn run_dense(
     layer: &PointwiseConv<'_>,
     input: &[i8],
@@ -290,23 +293,39 @@ pub fn run_dense(
             .get(c * c_in + whole..(c + 1) * c_in)
             .unwrap_or(&[])
     };
-    let mut params = layer.channels.iter();
-    let mut c = 0;
-    while c < layer.c_out {
-        let mut acc = [0i32; 2];
-        let second = if c + 1 < layer.c_out { c + 1 } else { c };
-        instr::dot_1x2(row(c), row(second), pairs, &mut acc);
-        for (k, a) in acc.iter().enumerate().take(second + 1 - c) {
-            let Some(param) = params.next() else {
-                return Ok(());
-            };
-            let a = a.wrapping_add(tail_dot(row_tail(c + k), &tail));
-            let rq = Requantizer::new(param.requantize);
-            if let Some(slot) = output.get_mut(c + k) {
-                *slot = layer.stage.finish(rq.apply(a.wrapping_add(param.bias)));
+    let mode = requant_mode(layer.channels, layer.stage);
+    let mut accs = [[0i32; 1]; MAX_DENSE_OUT];
+    let mut c0 = 0;
+    while c0 < layer.c_out {
+        let count = MAX_DENSE_OUT.min(layer.c_out - c0);
+        let accs = &mut accs[..count];
+        for (pair, two) in accs.chunks_mut(2).enumerate() {
+            let c = c0 + 2 * pair;
+            let second = if two.len() == 2 { c + 1 } else { c };
+            let mut acc = [0i32; 2];
+            instr::dot_1x2(row(c), row(second), pairs, &mut acc);
+            for (k, slot) in two.iter_mut().enumerate() {
+                slot[0] = acc[k].wrapping_add(tail_dot(row_tail(c + k), &tail));
             }
         }
-        c += 2;
+        let out = output.get_mut(c0..c0 + count).unwrap_or(&mut []);
+        match mode {
+            Requant::Lean { relu } => {
+                let params = layer.channels.bytes().get(c0 * 12..).unwrap_or(&[]);
+                instr::requantize_chunk(accs, params, layer.stage.zero_point, relu, out, 1);
+            }
+            Requant::General => {
+                for (i, (acc, slot)) in accs.iter().zip(out.iter_mut()).enumerate() {
+                    if let Some(param) = layer.channels.get(c0 + i) {
+                        let rq = Requantizer::new(param.requantize);
+                        *slot = layer
+                            .stage
+                            .finish(rq.apply(acc[0].wrapping_add(param.bias)));
+                    }
+                }
+            }
+        }
+        c0 += count;
     }
     Ok(())
 }

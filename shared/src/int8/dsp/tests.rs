@@ -222,4 +222,49 @@ proptest! {
         conv.run_dsp(input, &mut out).unwrap();
         prop_assert_eq!(out, expected);
     }
+
+    /// The dense layer of the released model's kind (lean requantisation of every output).
+    #[test]
+    fn dsp_dense_lean_path_is_the_reference_byte_for_byte(
+        c_in in prop_oneof![1usize..20, 250usize..258],
+        c_out in 1usize..140,
+        zp in -128i32..=127,
+        out_zp in -128i32..=127,
+        relu in any::<bool>(),
+        input in data(257),
+        weights in data(257 * 139),
+        raw in prop::collection::vec(
+            (any::<i32>(), (1i32 << 30)..=i32::MAX, -31i32..=-2),
+            139,
+        ),
+    ) {
+        let params: Vec<u8> = raw[..c_out]
+            .iter()
+            .flat_map(|&(bias, multiplier, shift)| {
+                crate::int8::ChannelParam {
+                    bias,
+                    requantize: crate::int8::QuantizedMultiplier { multiplier, shift },
+                }
+                .to_bytes()
+            })
+            .collect();
+        let stage = if relu {
+            crate::int8::OutputStage::relu(out_zp)
+        } else {
+            crate::int8::OutputStage::linear(out_zp)
+        };
+        let dense = Dense {
+            c_in,
+            c_out,
+            input_zero_point: zp,
+            weights: &weights[..c_in * c_out],
+            channels: ChannelParams::new(&params).unwrap(),
+            stage,
+        };
+        let mut expected = vec![0i8; c_out];
+        dense.run_portable(&input[..c_in], &mut expected).unwrap();
+        let mut out = vec![0i8; c_out];
+        dense.run_dsp(&input[..c_in], &mut out).unwrap();
+        prop_assert_eq!(out, expected);
+    }
 }
