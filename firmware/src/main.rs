@@ -60,6 +60,7 @@ fn run(board: board::Board, arena: &'static mut [u8]) -> ! {
 }
 
 #[cfg(not(any(feature = "boot-report", feature = "board-check")))]
+#[inline(always)]
 fn run(board: board::Board, arena: &'static mut [u8]) -> ! {
     app::run(board, arena)
 }
