@@ -66,6 +66,7 @@ impl Platform for QemuPlatform {
 }
 
 /// Serves the protocol for ever.
+#[inline(always)]
 pub fn run(board: Board, arena: &'static mut [u8]) -> ! {
     let Some(rx) = RX.take() else { exit(false) };
     let Board {

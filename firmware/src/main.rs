@@ -81,6 +81,7 @@ fn run(board: board::Board, arena: &'static mut [u8]) -> ! {
     feature = "board-check",
     feature = "kernel-check"
 )))]
+#[inline(always)]
 fn run(board: board::Board, arena: &'static mut [u8]) -> ! {
     app::run(board, arena)
 }

@@ -6,7 +6,8 @@
 //! limit survives QEMU being killed and restarted.
 //!
 //! Every case, and more (replayed answers, the attempt limit across restarts), is also tested on
-//! the host against the same `Device` code: `shared/src/device/tests/security_tests.rs`.
+//! the host against the same `Device` code: `shared/src/device/tests/` (`signature_tests.rs`,
+//! `session_tests.rs`, `attempt_tests.rs`).
 
 use facegate_e2e::build_firmware;
 use facegate_e2e::device::firmware::{release_model, Qemu, QemuConfig};

@@ -185,10 +185,7 @@ pub fn run(model_path: &Path) -> Result<()> {
             _ => l.macs / outputs.max(1),
         };
         let (cmsis, ratio) = match cmsis_nn_reference(l.op, c_in) {
-            Some(c) if l.macs > 0 => (
-                format!("{c:.1}"),
-                format!("{:.2}", d / l.macs as f64 / c),
-            ),
+            Some(c) if l.macs > 0 => (format!("{c:.1}"), format!("{:.2}", d / l.macs as f64 / c)),
             _ => ("-".into(), "-".into()),
         };
         println!(

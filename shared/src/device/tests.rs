@@ -1,7 +1,9 @@
 //! Host tests of the device application on the in-memory NOR flash.
 
+mod attempt_tests;
 mod harness;
 mod people_tests;
-mod security_tests;
 mod serve_tests;
+mod session_tests;
+mod signature_tests;
 mod update_tests;

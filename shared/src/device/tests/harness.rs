@@ -324,6 +324,11 @@ pub fn login(b: &mut Buffers, d: &mut TestDevice<'_>, key: &[u8; 32]) -> Respons
     b.call(d, &Request::Authenticate { mac })
 }
 
+/// The refusal `code`.
+pub fn refused(code: ErrorCode) -> Response {
+    Response::Error(code)
+}
+
 pub fn info(b: &mut Buffers, d: &mut TestDevice<'_>) -> DeviceInfo {
     match b.call(d, &Request::Info) {
         Response::Info(info) => info,

@@ -58,6 +58,9 @@ fn tail_dot(weights: &[i8], tail: &[i32]) -> i32 {
         .fold(0i32, |a, (&w, &x)| a.wrapping_add(i32::from(w) * x))
 }
 
+/// Groups of the unrolled product (64 input channels); 128 channels run it twice.
+const HALF: usize = 16;
+
 /// Output channels whose accumulators are gathered before they are requantised.
 const CHUNK: usize = 16;
 
@@ -151,6 +154,12 @@ fn block_outputs<const G: usize>(
             *acc = [0; BLOCK];
             if G == 0 {
                 instr::dot_4x1(row, pairs, acc);
+            } else if G == 2 * HALF {
+                // Two passes of the 64-channel unrolled product: one copy of its code.
+                let (w0, w1) = row.split_at(4 * HALF.min(row.len() / 4));
+                let (x0, x1) = pairs.split_at(8 * HALF.min(pairs.len() / 8));
+                instr::dot_4x1_fixed::<HALF>(w0, x0, acc);
+                instr::dot_4x1_fixed::<HALF>(w1, x1, acc);
             } else {
                 instr::dot_4x1_fixed::<G>(row, pairs, acc);
             }
