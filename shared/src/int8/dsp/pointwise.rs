@@ -133,7 +133,7 @@ pub(super) fn requantize_block(
 /// A block of up to four pixels whose inputs are already widened: writes their outputs
 /// (`out`: `n · c_out` bytes, pixel-major), [`CHUNK`] output channels at a time: first their
 /// products, then their requantisation. `G` is the number of whole channel groups when the
-/// unrolled product applies (64 or 128 input channels), 0 for the loop form.
+/// unrolled product applies (a multiple of 64 input channels), 0 for the loop form.
 fn block_outputs<const G: usize>(
     layer: &PointwiseConv<'_>,
     pairs: &[u32],
@@ -154,14 +154,11 @@ fn block_outputs<const G: usize>(
             *acc = [0; BLOCK];
             if G == 0 {
                 instr::dot_4x1(row, pairs, acc);
-            } else if G == 2 * HALF {
-                // Two passes of the 64-channel unrolled product: one copy of its code.
-                let (w0, w1) = row.split_at(4 * HALF.min(row.len() / 4));
-                let (x0, x1) = pairs.split_at(8 * HALF.min(pairs.len() / 8));
-                instr::dot_4x1_fixed::<HALF>(w0, x0, acc);
-                instr::dot_4x1_fixed::<HALF>(w1, x1, acc);
             } else {
-                instr::dot_4x1_fixed::<G>(row, pairs, acc);
+                // 64 input channels per pass of the unrolled product (128 take two).
+                for (w, x) in row.chunks_exact(4 * G).zip(pairs.chunks_exact(8 * G)) {
+                    instr::dot_4x1_fixed::<G>(w, x, acc);
+                }
             }
             if has_tail {
                 let row_tail: &[i8] = bytemuck::cast_slice(row.get(whole..).unwrap_or(&[]));
@@ -188,10 +185,10 @@ type BlockFn = fn(&PointwiseConv<'_>, &[u32], &[[i32; 3]; BLOCK], &mut [i8], Req
 
 /// [`block_outputs`] instantiated for the layer's channel count.
 fn block_fn(layer: &PointwiseConv<'_>) -> BlockFn {
-    match (layer.c_in % 4 == 0).then_some(layer.c_in / 4) {
-        Some(16) => block_outputs::<16>,
-        Some(32) => block_outputs::<32>,
-        _ => block_outputs::<0>,
+    if layer.c_in % (4 * HALF) == 0 {
+        block_outputs::<HALF>
+    } else {
+        block_outputs::<0>
     }
 }
 
