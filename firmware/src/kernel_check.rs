@@ -75,6 +75,24 @@ impl Rng {
             chunk.copy_from_slice(&p.to_bytes());
         }
     }
+    /// Half the time, makes `params` and the stage of the released model's kind (every
+    /// multiplier shifting right by 2 or more, a linear or ReLU clamp: the kernels' lean
+    /// requantisation); returns the stage.
+    fn maybe_lean(&mut self, params: &mut [u8]) -> OutputStage {
+        if self.below(2) == 0 {
+            return self.stage();
+        }
+        for chunk in params.chunks_exact_mut(CHANNEL_BYTES) {
+            let shift = self.range(-31, -2);
+            chunk[8..12].copy_from_slice(&shift.to_le_bytes());
+        }
+        if self.below(2) == 0 {
+            OutputStage::linear(self.range(-128, 127))
+        } else {
+            OutputStage::relu(self.range(-128, 127))
+        }
+    }
+
     fn stage(&mut self) -> OutputStage {
         let zero_point = self.range(-128, 127);
         let (a, b) = (self.byte(), self.byte());
@@ -156,20 +174,7 @@ fn pointwise(rng: &mut Rng, b: &mut Buffers<'_>, tally: &mut Tally, in_place: bo
     rng.fill(&mut b.input[..pixels * c_in]);
     rng.fill(&mut b.weights[..c_in * c_out]);
     rng.params(&mut b.params[..c_out * CHANNEL_BYTES]);
-    // Half the cases as the released model's layers are: every multiplier shifting right by 2
-    // or more and the clamp topping at 127 (the kernels' lean requantisation).
-    let lean = rng.below(2) == 0;
-    if lean {
-        for chunk in b.params[..c_out * CHANNEL_BYTES].chunks_exact_mut(CHANNEL_BYTES) {
-            let shift = rng.range(-31, -2);
-            chunk[8..12].copy_from_slice(&shift.to_le_bytes());
-        }
-    }
-    let stage = match (lean, rng.below(2)) {
-        (true, 0) => OutputStage::linear(rng.range(-128, 127)),
-        (true, _) => OutputStage::relu(rng.range(-128, 127)),
-        (false, _) => rng.stage(),
-    };
+    let stage = rng.maybe_lean(&mut b.params[..c_out * CHANNEL_BYTES]);
     let Some(channels) = ChannelParams::new(&b.params[..c_out * CHANNEL_BYTES]) else {
         return;
     };
@@ -218,18 +223,7 @@ fn dense(rng: &mut Rng, b: &mut Buffers<'_>, tally: &mut Tally) {
     rng.fill(&mut b.input[..c_in]);
     rng.fill(&mut b.weights[..c_in * c_out]);
     rng.params(&mut b.params[..c_out * CHANNEL_BYTES]);
-    let lean = rng.below(2) == 0;
-    if lean {
-        for chunk in b.params[..c_out * CHANNEL_BYTES].chunks_exact_mut(CHANNEL_BYTES) {
-            let shift = rng.range(-31, -2);
-            chunk[8..12].copy_from_slice(&shift.to_le_bytes());
-        }
-    }
-    let stage = match (lean, rng.below(2)) {
-        (true, 0) => OutputStage::linear(rng.range(-128, 127)),
-        (true, _) => OutputStage::relu(rng.range(-128, 127)),
-        (false, _) => rng.stage(),
-    };
+    let stage = rng.maybe_lean(&mut b.params[..c_out * CHANNEL_BYTES]);
     let Some(channels) = ChannelParams::new(&b.params[..c_out * CHANNEL_BYTES]) else {
         return;
     };

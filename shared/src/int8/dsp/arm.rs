@@ -282,6 +282,42 @@ pub fn dot_4x1_fixed<const G: usize>(weights: &[u8], x: &[u32], acc: &mut [i32; 
     *acc = [a0, a1, a2, a3];
 }
 
+/// The body of [`depthwise_row`]: `$step` is each row pointer's post-increment (4·stride
+/// bytes), `$third` the offset of pair a+2 from the incremented pointer.
+macro_rules! depthwise_row_asm {
+    ($step:literal, $third:literal, $rows:expr, $weights:expr, $accp:expr, $end:expr) => {{
+        let [w0, w1, w2, w3, w4, w5] = *$weights;
+        asm!(
+            "2:",
+            concat!("ldr {x}, [{p0}], ", $step),
+            "smuad {a}, {x}, {w0}",
+            concat!("ldr {x}, [{p0}, ", $third, "]"),
+            "smlabb {a}, {x}, {w1}, {a}",
+            concat!("ldr {x}, [{p1}], ", $step),
+            "smlad {a}, {x}, {w2}, {a}",
+            concat!("ldr {x}, [{p1}, ", $third, "]"),
+            "smlabb {a}, {x}, {w3}, {a}",
+            concat!("ldr {x}, [{p2}], ", $step),
+            "smlad {a}, {x}, {w4}, {a}",
+            concat!("ldr {x}, [{p2}, ", $third, "]"),
+            "smlabb {a}, {x}, {w5}, {a}",
+            "str {a}, [{accp}], #4",
+            "cmp {accp}, {end}",
+            "bne 2b",
+            p0 = inout(reg) $rows[0].as_ptr() => _,
+            p1 = inout(reg) $rows[1].as_ptr() => _,
+            p2 = inout(reg) $rows[2].as_ptr() => _,
+            w0 = in(reg) w0, w1 = in(reg) w1, w2 = in(reg) w2,
+            w3 = in(reg) w3, w4 = in(reg) w4, w5 = in(reg) w5,
+            accp = inout(reg) $accp => _,
+            end = in(reg) $end,
+            x = out(reg) _,
+            a = out(reg) _,
+            options(nostack),
+        )
+    }};
+}
+
 /// [`super::emulated::depthwise_row`]: one output row of a 3×3 depthwise channel from three
 /// rows of overlapping pairs, per output `SMUAD`/`SMLAD` of `[v(a), v(a+1)]` with `[w0, w1]` and
 /// `SMLABB` of `v(a+2)` with `w2` for each kernel row: six loads and six multiplies for 9 MACs,
@@ -295,71 +331,19 @@ pub fn depthwise_row<const S: usize>(rows: [&[u32]; 3], weights: &[u32; 6], acc:
         cold_depthwise_row::<S>(rows, weights, acc);
         return;
     }
-    let [w0, w1, w2, w3, w4, w5] = *weights;
     // SAFETY: the loop runs `n ≥ 1` times; turn `k` reads words `S·k` and `S·k + 2` of each
     // row (in bounds: `S·(n−1) + 2 < needed ≤ len`, checked above) and writes word `k` of
     // `acc` (`k < n = acc.len()`). All pointers are word-aligned (`u32`/`i32` slices).
     unsafe {
         let accp = acc.as_mut_ptr();
         let end = accp.wrapping_add(n);
+        // Stride 1: pairs a and a+2 are the words at the row pointer before and 4 bytes after its
+        // post-increment of 4; stride 2: at the pointer before and right after its
+        // post-increment of 8.
         if S == 1 {
-            asm!(
-                "2:",
-                "ldr {x}, [{p0}], #4",
-                "smuad {a}, {x}, {w0}",
-                "ldr {x}, [{p0}, #4]",
-                "smlabb {a}, {x}, {w1}, {a}",
-                "ldr {x}, [{p1}], #4",
-                "smlad {a}, {x}, {w2}, {a}",
-                "ldr {x}, [{p1}, #4]",
-                "smlabb {a}, {x}, {w3}, {a}",
-                "ldr {x}, [{p2}], #4",
-                "smlad {a}, {x}, {w4}, {a}",
-                "ldr {x}, [{p2}, #4]",
-                "smlabb {a}, {x}, {w5}, {a}",
-                "str {a}, [{accp}], #4",
-                "cmp {accp}, {end}",
-                "bne 2b",
-                p0 = inout(reg) rows[0].as_ptr() => _,
-                p1 = inout(reg) rows[1].as_ptr() => _,
-                p2 = inout(reg) rows[2].as_ptr() => _,
-                w0 = in(reg) w0, w1 = in(reg) w1, w2 = in(reg) w2,
-                w3 = in(reg) w3, w4 = in(reg) w4, w5 = in(reg) w5,
-                accp = inout(reg) accp => _,
-                end = in(reg) end,
-                x = out(reg) _,
-                a = out(reg) _,
-                options(nostack),
-            );
+            depthwise_row_asm!("#4", "#4", rows, weights, accp, end);
         } else {
-            asm!(
-                "2:",
-                "ldr {x}, [{p0}], #8",
-                "smuad {a}, {x}, {w0}",
-                "ldr {x}, [{p0}]",
-                "smlabb {a}, {x}, {w1}, {a}",
-                "ldr {x}, [{p1}], #8",
-                "smlad {a}, {x}, {w2}, {a}",
-                "ldr {x}, [{p1}]",
-                "smlabb {a}, {x}, {w3}, {a}",
-                "ldr {x}, [{p2}], #8",
-                "smlad {a}, {x}, {w4}, {a}",
-                "ldr {x}, [{p2}]",
-                "smlabb {a}, {x}, {w5}, {a}",
-                "str {a}, [{accp}], #4",
-                "cmp {accp}, {end}",
-                "bne 2b",
-                p0 = inout(reg) rows[0].as_ptr() => _,
-                p1 = inout(reg) rows[1].as_ptr() => _,
-                p2 = inout(reg) rows[2].as_ptr() => _,
-                w0 = in(reg) w0, w1 = in(reg) w1, w2 = in(reg) w2,
-                w3 = in(reg) w3, w4 = in(reg) w4, w5 = in(reg) w5,
-                accp = inout(reg) accp => _,
-                end = in(reg) end,
-                x = out(reg) _,
-                a = out(reg) _,
-                options(nostack),
-            );
+            depthwise_row_asm!("#8", "#0", rows, weights, accp, end);
         }
     }
 }
@@ -441,46 +425,17 @@ pub fn requantize4(
     out: &mut [i8],
     stride: usize,
 ) {
-    let fits = stride > 0 && stride.checked_mul(3).is_some_and(|last| last < out.len());
-    let (Some(parts), true, true) = (rq.right_shift_parts(), stage.max == i8::MAX, fits) else {
-        cold_requantize_strided(acc, bias, rq, stage, out, stride);
-        return;
-    };
-    // SAFETY: reads the four words of `acc` and writes `out[k·stride]` for k < 4, in bounds
-    // (`3·stride < out.len()`, checked above). Arithmetic as in `requantize_strided`.
-    unsafe {
-        asm!(
-            ".rept 4",
-            "ldr {a}, [{accp}], #4",
-            "add {a}, {a}, {bias}",
-            "asr {s}, {a}, #31",
-            "and {lo}, {s}, #0x80000000",
-            "orr {lo}, {lo}, #0x40000000",
-            "add {s}, {s}, {nh}",
-            "smlal {lo}, {s}, {a}, {m}",
-            "asr {a}, {s}, {post}",
-            "add {a}, {a}, {zp}",
-            "ssat {a}, #8, {a}",
-            "cmp {a}, {min}",
-            "it lt",
-            "movlt {a}, {min}",
-            "strb {a}, [{outp}]",
-            "add {outp}, {outp}, {stride}",
-            ".endr",
-            accp = inout(reg) acc.as_ptr() => _,
-            bias = in(reg) bias,
-            nh = in(reg) parts.nudge_high,
-            m = in(reg) parts.multiplier,
-            post = in(reg) parts.post_shift,
-            zp = in(reg) stage.zero_point,
-            min = in(reg) i32::from(stage.min),
-            outp = inout(reg) out.as_mut_ptr() => _,
-            stride = in(reg) stride,
-            a = out(reg) _,
-            s = out(reg) _,
-            lo = out(reg) _,
-            options(nostack),
-        );
+    match rq.right_shift_parts() {
+        Some(parts) if stage.max == i8::MAX => requantize4_lean(
+            acc,
+            bias,
+            parts,
+            stage.zero_point,
+            i32::from(stage.min),
+            out,
+            stride,
+        ),
+        _ => cold_requantize_strided(acc, bias, rq, stage, out, stride),
     }
 }
 

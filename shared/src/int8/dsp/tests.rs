@@ -29,6 +29,31 @@ fn instructions_on_named_edge_cases() {
     assert_eq!(pkhtb(0x1111_2222, 0x3333_4444), 0x3333_1111);
 }
 
+/// Channel records and an output stage of the released model's kind: every multiplier
+/// shifting right by 2 or more, a linear or ReLU clamp.
+fn lean_layer(
+    raw: &[(i32, i32, i32)],
+    relu: bool,
+    out_zp: i32,
+) -> (std::vec::Vec<u8>, crate::int8::OutputStage) {
+    let params = raw
+        .iter()
+        .flat_map(|&(bias, multiplier, shift)| {
+            crate::int8::ChannelParam {
+                bias,
+                requantize: crate::int8::QuantizedMultiplier { multiplier, shift },
+            }
+            .to_bytes()
+        })
+        .collect();
+    let stage = if relu {
+        crate::int8::OutputStage::relu(out_zp)
+    } else {
+        crate::int8::OutputStage::linear(out_zp)
+    };
+    (params, stage)
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(300))]
 
@@ -144,21 +169,7 @@ proptest! {
             40,
         ),
     ) {
-        let params: Vec<u8> = raw[..c_out]
-            .iter()
-            .flat_map(|&(bias, multiplier, shift)| {
-                crate::int8::ChannelParam {
-                    bias,
-                    requantize: crate::int8::QuantizedMultiplier { multiplier, shift },
-                }
-                .to_bytes()
-            })
-            .collect();
-        let stage = if relu {
-            crate::int8::OutputStage::relu(out_zp)
-        } else {
-            crate::int8::OutputStage::linear(out_zp)
-        };
+        let (params, stage) = lean_layer(&raw[..c_out], relu, out_zp);
         let pw = PointwiseConv {
             pixels,
             c_in,
@@ -238,21 +249,7 @@ proptest! {
             139,
         ),
     ) {
-        let params: Vec<u8> = raw[..c_out]
-            .iter()
-            .flat_map(|&(bias, multiplier, shift)| {
-                crate::int8::ChannelParam {
-                    bias,
-                    requantize: crate::int8::QuantizedMultiplier { multiplier, shift },
-                }
-                .to_bytes()
-            })
-            .collect();
-        let stage = if relu {
-            crate::int8::OutputStage::relu(out_zp)
-        } else {
-            crate::int8::OutputStage::linear(out_zp)
-        };
+        let (params, stage) = lean_layer(&raw[..c_out], relu, out_zp);
         let dense = Dense {
             c_in,
             c_out,
