@@ -47,41 +47,39 @@ pub fn ssub16(a: u32, b: u32) -> u32 {
     out
 }
 
-/// `SMLAD Rd, Rn, Rm, Ra`: `acc + lo·lo + hi·hi`.
-#[inline(always)]
-pub fn smlad(a: u32, b: u32, acc: i32) -> i32 {
-    let out: i32;
-    // SAFETY: a register-only instruction; it may set the sticky Q flag, which nothing reads.
-    unsafe {
-        asm!("smlad {0}, {1}, {2}, {3}", lateout(reg) out, in(reg) a, in(reg) b, in(reg) acc,
-             options(pure, nomem, nostack));
-    }
-    out
+/// A multiply-accumulate instruction `Rd = Ra + f(Rn, Rm)` as a function `(a, b, acc)`.
+macro_rules! multiply_accumulate {
+    ($(#[$doc:meta])* $name:ident, $mnemonic:literal) => {
+        $(#[$doc])*
+        #[inline(always)]
+        pub fn $name(a: u32, b: u32, acc: i32) -> i32 {
+            let out: i32;
+            // SAFETY: a register-only instruction; it may set the sticky Q flag, which nothing
+            // reads.
+            unsafe {
+                asm!(concat!($mnemonic, " {0}, {1}, {2}, {3}"), lateout(reg) out, in(reg) a,
+                     in(reg) b, in(reg) acc, options(pure, nomem, nostack));
+            }
+            out
+        }
+    };
 }
 
-/// `SMLABB Rd, Rn, Rm, Ra`: `acc + lo(a)·lo(b)`.
-#[inline(always)]
-pub fn smlabb(a: u32, b: u32, acc: i32) -> i32 {
-    let out: i32;
-    // SAFETY: a register-only instruction; it may set the sticky Q flag, which nothing reads.
-    unsafe {
-        asm!("smlabb {0}, {1}, {2}, {3}", lateout(reg) out, in(reg) a, in(reg) b, in(reg) acc,
-             options(pure, nomem, nostack));
-    }
-    out
-}
-
-/// `SMLATB Rd, Rn, Rm, Ra`: `acc + hi(a)·lo(b)`.
-#[inline(always)]
-pub fn smlatb(a: u32, b: u32, acc: i32) -> i32 {
-    let out: i32;
-    // SAFETY: a register-only instruction; it may set the sticky Q flag, which nothing reads.
-    unsafe {
-        asm!("smlatb {0}, {1}, {2}, {3}", lateout(reg) out, in(reg) a, in(reg) b, in(reg) acc,
-             options(pure, nomem, nostack));
-    }
-    out
-}
+multiply_accumulate!(
+    /// `SMLAD Rd, Rn, Rm, Ra`: `acc + lo·lo + hi·hi`.
+    smlad,
+    "smlad"
+);
+multiply_accumulate!(
+    /// `SMLABB Rd, Rn, Rm, Ra`: `acc + lo(a)·lo(b)`.
+    smlabb,
+    "smlabb"
+);
+multiply_accumulate!(
+    /// `SMLATB Rd, Rn, Rm, Ra`: `acc + hi(a)·lo(b)`.
+    smlatb,
+    "smlatb"
+);
 
 /// `PKHBT Rd, Rn, Rm, LSL #16`: the low half of `low` under the low half of `high`.
 #[inline(always)]

@@ -1,4 +1,4 @@
-//! The DSP instructions and loops of [`super::arm`] in plain Rust, bit for bit their definitions
+//! The DSP instructions and loops of `super::arm` in plain Rust, bit for bit their definitions
 //! (ARMv7-M ARM, A7.7): the host's build of the DSP kernels, and the reference the firmware's
 //! `kernel-check` compares the real instructions with. The Q and GE flags are not modelled: no
 //! kernel reads them.
@@ -141,10 +141,11 @@ pub fn requantize4(
     requantize_strided(acc, bias, rq, stage, out, stride);
 }
 
-/// The fast requantisation of four accumulators from a channel's [`RightShiftParts`]:
-/// `out[k·stride] = max(ssat8(((x·m + ((2^(e−2) + s)·2^32 + (2^30 | (s & 2^31)))) >> 32) >> (e−1)
-/// + zp), min)` with `x = acc[k] + bias`, `s = x >> 31` (for an upper clamp of 127 and
-/// `e ≥ 2`; equal to `Requantizer::apply_right_shift` then `OutputStage::finish`).
+/// The fast requantisation of four accumulators from a channel's [`RightShiftParts`], for an
+/// upper clamp of 127 and `e ≥ 2`: with `x = acc[k] + bias` and `s = x >> 31`, the high word
+/// `q` of `x·m + (2^(e−2) + s)·2^32 + (2^30 | (s & 2^31))` gives
+/// `out[k·stride] = max(ssat8((q >> (e−1)) + zp), min)`. Equal to
+/// `Requantizer::apply_right_shift` then `OutputStage::finish`.
 #[inline(always)]
 pub fn requantize4_lean(
     acc: &[i32; 4],

@@ -8,7 +8,7 @@
 //! weights, so the blob format is unchanged.
 //!
 //! Layout of this folder:
-//! - [`arm`]: the instructions, as stable inline `asm!` (the only `unsafe` in the crate), and the
+//! - `arm`: the instructions, as stable inline `asm!` (the only `unsafe` in the crate), and the
 //!   two multiply-accumulate loops of the pointwise and dense kernels. Built only for
 //!   targets with the DSP extension (`cfg(facegate_dsp)`, set by `build.rs` for `thumbv7em-*`).
 //! - [`emulated`]: the same functions in plain Rust, bit for bit the instructions' definitions
