@@ -383,8 +383,15 @@ fn instructions(rng: &mut Rng, tally: &mut Tally) {
     arm::requantize_chunk(&accs, &records, zp, relu, &mut c1, 4);
     emulated::requantize_chunk(&accs, &records, zp, relu, &mut c2, 4);
     mismatches += (c1 != c2) as u32;
+    let mut bytes = [0i8; 64];
+    rng.fill(&mut bytes);
+    let (stride, count) = (rng.range(1, 5) as usize, rng.range(1, 12) as usize);
+    let (mut g1, mut g2) = ([0u32; 12], [0u32; 12]);
+    let l1 = arm::gather_pairs(&bytes, stride, count, zp, c, &mut g1);
+    let l2 = emulated::gather_pairs(&bytes, stride, count, zp, c, &mut g2);
+    mismatches += (g1 != g2 || l1 != l2) as u32;
     tally.cases += 1;
-    tally.bytes += 4 * (pairs.len() as u32 + 12);
+    tally.bytes += 4 * (pairs.len() as u32 + 13);
     tally.mismatches += mismatches;
 }
 

@@ -611,6 +611,68 @@ fn group_1x2(row0: &[u8], row1: &[u8], x: &[u32], acc: &mut [i32; 2]) {
     }
 }
 
+/// [`super::emulated::gather_pairs`]: one depthwise channel's row into the ring, 8
+/// instructions per value (`LDRSB`, the channel stride, the zero point, `PKHBT`, `STR`).
+#[inline(always)]
+pub fn gather_pairs(
+    src: &[i8],
+    stride: usize,
+    count: usize,
+    zp: i32,
+    prev: i32,
+    dst: &mut [u32],
+) -> i32 {
+    let fits = count > 0
+        && stride > 0
+        && count <= dst.len()
+        && (count - 1)
+            .checked_mul(stride)
+            .is_some_and(|last| last < src.len());
+    if !fits {
+        return cold_gather_pairs(src, stride, count, zp, prev, dst);
+    }
+    let last: i32;
+    // SAFETY: the loop runs `count ≥ 1` times; turn `k` reads `src[k·stride]` and writes
+    // `dst[k]` (word-aligned `u32` slice), in bounds: `(count−1)·stride < src.len()` and
+    // `count ≤ dst.len()`, checked above.
+    unsafe {
+        asm!(
+            "2:",
+            "ldrsb {v}, [{sp}]",
+            "add {sp}, {sp}, {stride}",
+            "sub {v}, {v}, {zp}",
+            "pkhbt {t}, {prev}, {v}, lsl #16",
+            "str {t}, [{dp}], #4",
+            "mov {prev}, {v}",
+            "subs {n}, {n}, #1",
+            "bne 2b",
+            sp = inout(reg) src.as_ptr() => _,
+            dp = inout(reg) dst.as_mut_ptr() => _,
+            n = inout(reg) count => _,
+            stride = in(reg) stride,
+            zp = in(reg) zp,
+            prev = inout(reg) prev => last,
+            v = out(reg) _,
+            t = out(reg) _,
+            options(nostack),
+        );
+    }
+    last
+}
+
+#[cold]
+#[inline(never)]
+fn cold_gather_pairs(
+    src: &[i8],
+    stride: usize,
+    count: usize,
+    zp: i32,
+    prev: i32,
+    dst: &mut [u32],
+) -> i32 {
+    super::emulated::gather_pairs(src, stride, count, zp, prev, dst)
+}
+
 /// [`super::emulated::dot_1x2`]: one pixel against two weight rows, two groups per loop turn:
 /// per group one `LDRD` of the pixel's pairs, per row one `LDR`, two `SXTB16`, two `SMLAD`
 /// (11 instructions for 8 MACs), plus `CMP`/`BNE` every 16 MACs.

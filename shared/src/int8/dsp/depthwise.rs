@@ -37,28 +37,22 @@ fn gather(layer: &DepthwiseConv2d<'_>, input: &[i8], c: usize, row: usize, ring:
         return;
     }
     let start = (row - pad) * w * channels + c;
-    let mut pixels = input
-        .get(start..)
-        .unwrap_or(&[])
-        .iter()
-        .step_by(channels)
-        .take(w);
+    let src = input.get(start..).unwrap_or(&[]);
     // With no left padding the first value only starts the first pair.
-    let (mut prev, first) = if pad == 0 {
-        (pixels.next().map_or(0, |&x| i32::from(x) - zp), 0)
+    let (prev, first, src, count) = if pad == 0 {
+        let first_value = src.first().map_or(0, |&x| i32::from(x) - zp);
+        (first_value, 0, src.get(channels..).unwrap_or(&[]), w - 1)
     } else {
-        (0, pad - 1)
+        (0, pad - 1, src, w)
     };
     let slots = ring.get_mut(first..).unwrap_or(&mut []);
-    let mut slots = slots.iter_mut();
-    // `pixels` first: when it runs out, `zip` does not take (and lose) another slot.
-    for (&x, slot) in pixels.zip(&mut slots) {
-        let v = i32::from(x) - zp;
-        *slot = halves(prev, v);
-        prev = v;
-    }
-    if let Some(slot) = slots.next() {
-        *slot = halves(prev, 0);
+    let last = if count > 0 {
+        instr::gather_pairs(src, channels, count, zp, prev, slots)
+    } else {
+        prev
+    };
+    if let Some(slot) = slots.get_mut(count) {
+        *slot = halves(last, 0);
     }
 }
 

@@ -212,6 +212,29 @@ pub fn requantize_chunk<const P: usize>(
     }
 }
 
+/// Gathers `count` values `v = src[k·stride] − zp` as overlapping halfword pairs:
+/// `dst[k] = [v(k−1), v(k)]` with `v(−1) = prev`; returns the last value (`prev` for none).
+/// Stops early at the end of either slice.
+#[inline(always)]
+pub fn gather_pairs(
+    src: &[i8],
+    stride: usize,
+    count: usize,
+    zp: i32,
+    prev: i32,
+    dst: &mut [u32],
+) -> i32 {
+    let mut prev = prev;
+    let values = src.iter().step_by(stride.max(1)).take(count);
+    // `values` first: when it runs out, `zip` does not take (and lose) another slot.
+    for (&x, slot) in values.zip(dst.iter_mut()) {
+        let v = i32::from(x) - zp;
+        *slot = super::halves(prev, v);
+        prev = v;
+    }
+    prev
+}
+
 /// One pixel's dot products with two weight rows: for every group `g`,
 /// `acc[r] += SMLAD(x[2g], SXTB16(w_r,g)) + SMLAD(x[2g + 1], SXTB16(w_r,g, ROR 8))`, over
 /// `min(row0.len() / 4, row1.len() / 4, x.len() / 2)` groups.
