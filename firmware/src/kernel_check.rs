@@ -8,6 +8,7 @@
 //! and exits with the verdict.
 
 use embedded_io::Write;
+use facegate_shared::int8::add::Add;
 use facegate_shared::int8::channel::CHANNEL_BYTES;
 use facegate_shared::int8::dense::Dense;
 use facegate_shared::int8::depthwise::DepthwiseConv2d;
@@ -245,6 +246,40 @@ fn dense(rng: &mut Rng, b: &mut Buffers<'_>, tally: &mut Tally) {
     }
 }
 
+fn add(rng: &mut Rng, b: &mut Buffers<'_>, tally: &mut Tally) {
+    let n = rng.range(1, 6000) as usize;
+    rng.fill(&mut b.input[..n]);
+    rng.fill(&mut b.dsp[..n]);
+    b.portable[..n].copy_from_slice(&b.dsp[..n]);
+    let mut multiplier = || QuantizedMultiplier {
+        multiplier: (1 << 30) + (rng.next() >> 2) as i32,
+        shift: rng.range(-24, 0),
+    };
+    let (input1, input2, output) = (multiplier(), multiplier(), multiplier());
+    let zero_point = rng.range(-128, 127);
+    let stage = match rng.below(3) {
+        0 => OutputStage::linear(zero_point),
+        1 => OutputStage::relu(zero_point),
+        _ => rng.stage(),
+    };
+    let layer = Add {
+        input1_zero_point: rng.range(-128, 127),
+        input1,
+        input2_zero_point: rng.range(-128, 127),
+        input2,
+        output,
+        stage,
+    };
+    let ok = layer
+        .run_in_place_dsp(&b.input[..n], &mut b.dsp[..n])
+        .and(layer.run_in_place_portable(&b.input[..n], &mut b.portable[..n]));
+    if ok.is_ok() {
+        tally.compare(&b.dsp[..n], &b.portable[..n]);
+    } else {
+        tally.mismatches += 1;
+    }
+}
+
 fn depthwise(rng: &mut Rng, b: &mut Buffers<'_>, tally: &mut Tally) {
     let c = match rng.below(3) {
         0 => rng.range(1, 5),
@@ -437,6 +472,11 @@ pub fn run<W: Write>(out: &mut W, arena: &mut [u8]) -> bool {
         depthwise(&mut rng, &mut b, &mut t);
     }
     ok &= report(out, "depthwise", &t);
+    let mut t = Tally::default();
+    for _ in 0..CASES {
+        add(&mut rng, &mut b, &mut t);
+    }
+    ok &= report(out, "add", &t);
     let _ = writeln!(
         out,
         "kernel-check stack_peak={}",

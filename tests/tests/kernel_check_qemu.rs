@@ -7,12 +7,13 @@ use facegate_e2e::{build_firmware, run_qemu};
 use std::time::Duration;
 
 /// The kernel kinds the firmware reports.
-const KINDS: [&str; 5] = [
+const KINDS: [&str; 6] = [
     "instructions",
     "pointwise",
     "pointwise-in-place",
     "dense",
     "depthwise",
+    "add",
 ];
 
 /// `(cases, bytes, mismatches)` of one `kernel-check <kind> ...` line.

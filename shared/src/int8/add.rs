@@ -6,7 +6,7 @@
 //! each a [`QuantizedMultiplier`] with a non-positive shift.
 
 use super::fixedpoint::Requantizer;
-use super::{check_len, KernelError, OutputStage, QuantizedMultiplier};
+use super::{check_len, dsp, KernelError, OutputStage, QuantizedMultiplier};
 
 /// TFLite's `left_shift` for int8 addition.
 pub const LEFT_SHIFT: i32 = 20;
@@ -125,12 +125,51 @@ impl Add {
         Ok(())
     }
 
-    /// `b_and_output = a + b_and_output`.
+    /// `b_and_output = a + b_and_output`: on the device with the DSP loop
+    /// ([`crate::int8::dsp`]) where it applies.
     pub fn run_in_place(&self, a: &[i8], b_and_output: &mut [i8]) -> Result<(), KernelError> {
+        if dsp::ENABLED {
+            self.run_in_place_dsp(a, b_and_output)
+        } else {
+            self.run_in_place_portable(a, b_and_output)
+        }
+    }
+
+    /// The portable in-place add.
+    pub fn run_in_place_portable(
+        &self,
+        a: &[i8],
+        b_and_output: &mut [i8],
+    ) -> Result<(), KernelError> {
         check_len("input2", a.len(), b_and_output.len())?;
         let tables = Tables::new(self);
         for (o, &x) in b_and_output.iter_mut().zip(a) {
             *o = tables.element(x, *o);
+        }
+        Ok(())
+    }
+
+    /// The in-place add on the DSP loop (emulated off the device) when the output multiplier
+    /// shifts right by 2 or more and the clamp is the int8 range or a ReLU; the portable loop
+    /// otherwise.
+    pub fn run_in_place_dsp(&self, a: &[i8], b_and_output: &mut [i8]) -> Result<(), KernelError> {
+        check_len("input2", a.len(), b_and_output.len())?;
+        let tables = Tables::new(self);
+        let s = self.stage;
+        let linear = s.min == i8::MIN && s.max == i8::MAX;
+        let relu = (-128..=127).contains(&s.zero_point)
+            && i32::from(s.min) == s.zero_point
+            && s.max == i8::MAX;
+        match tables.output.right_shift_parts() {
+            Some(parts) if linear || relu => {
+                let both = [&tables.input1, &tables.input2];
+                dsp::instr::add_lean(a, b_and_output, both, parts, s.zero_point, !linear);
+            }
+            _ => {
+                for (o, &x) in b_and_output.iter_mut().zip(a) {
+                    *o = tables.element(x, *o);
+                }
+            }
         }
         Ok(())
     }

@@ -673,6 +673,78 @@ fn cold_gather_pairs(
     super::emulated::gather_pairs(src, stride, count, zp, prev, dst)
 }
 
+/// The body of [`add_lean`]: `$clamp` is the ReLU clamp line (or nothing).
+macro_rules! add_lean_asm {
+    ($clamp:literal, $a:expr, $b:expr, $end:expr, $t1:expr, $t2:expr, $parts:expr, $zp:expr) => {
+        asm!(
+            "2:",
+            "ldrsb {x}, [{pa}], #1",
+            "ldrsb {y}, [{pb}]",
+            "ldr {x}, [{t1}, {x}, lsl #2]",
+            "ldr {y}, [{t2}, {y}, lsl #2]",
+            "add {x}, {x}, {y}",
+            "asr {y}, {x}, #31",
+            "and {lo}, {y}, #0x80000000",
+            "orr {lo}, {lo}, #0x40000000",
+            "add {y}, {y}, {nh}",
+            "smlal {lo}, {y}, {x}, {m}",
+            "asr {x}, {y}, {post}",
+            $clamp,
+            "add {x}, {x}, {zp}",
+            "ssat {x}, #8, {x}",
+            "strb {x}, [{pb}], #1",
+            "cmp {pa}, {end}",
+            "bne 2b",
+            pa = inout(reg) $a => _,
+            pb = inout(reg) $b => _,
+            end = in(reg) $end,
+            t1 = in(reg) $t1,
+            t2 = in(reg) $t2,
+            nh = in(reg) $parts.nudge_high,
+            m = in(reg) $parts.multiplier,
+            post = in(reg) $parts.post_shift,
+            zp = in(reg) $zp,
+            x = out(reg) _,
+            y = out(reg) _,
+            lo = out(reg) _,
+            options(nostack),
+        )
+    };
+}
+
+/// [`super::emulated::add_lean`]: the residual add with per-byte tables, 17 instructions per
+/// element (18 with the ReLU clamp).
+#[inline(always)]
+pub fn add_lean(
+    a: &[i8],
+    b_and_output: &mut [i8],
+    tables: [&[i32; 256]; 2],
+    parts: RightShiftParts,
+    zp: i32,
+    relu: bool,
+) {
+    let n = a.len().min(b_and_output.len());
+    if n == 0 || parts.post_shift == 0 {
+        super::emulated::add_lean(a, b_and_output, tables, parts, zp, relu);
+        return;
+    }
+    // SAFETY: the loop runs `n ≥ 1` times; turn `k` reads `a[k]` and `b_and_output[k]` and
+    // writes `b_and_output[k]` (`k < n ≤` both lengths), and one word of each table at its
+    // centre + 4·x for a byte x in −128..=127, i.e. entries 0..=255.
+    unsafe {
+        let pa = a.as_ptr();
+        let end = pa.wrapping_add(n);
+        let t1 = tables[0].as_ptr().wrapping_add(128);
+        let t2 = tables[1].as_ptr().wrapping_add(128);
+        let pb = b_and_output.as_mut_ptr();
+        if relu {
+            add_lean_asm!("bic {x}, {x}, {x}, asr #31", pa, pb, end, t1, t2, parts, zp);
+        } else {
+            add_lean_asm!("", pa, pb, end, t1, t2, parts, zp);
+        }
+    }
+}
+
 /// [`super::emulated::dot_1x2`]: one pixel against two weight rows, two groups per loop turn:
 /// per group one `LDRD` of the pixel's pairs, per row one `LDR`, two `SXTB16`, two `SMLAD`
 /// (11 instructions for 8 MACs), plus `CMP`/`BNE` every 16 MACs.

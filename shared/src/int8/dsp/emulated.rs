@@ -235,6 +235,26 @@ pub fn gather_pairs(
     prev
 }
 
+/// The residual add of a layer whose output multiplier shifts right by 2 or more and whose
+/// clamp is the int8 range or a ReLU at `zp`: `out[k] = lean(t1[a[k]] + t2[b[k]])` (tables
+/// indexed by byte + 128), in place over `b_and_output`.
+#[inline(always)]
+pub fn add_lean(
+    a: &[i8],
+    b_and_output: &mut [i8],
+    tables: [&[i32; 256]; 2],
+    parts: RightShiftParts,
+    zp: i32,
+    relu: bool,
+) {
+    let min = if relu { zp.clamp(-128, 127) } else { -128 };
+    for (&x, o) in a.iter().zip(b_and_output.iter_mut()) {
+        let sum = tables[0][(i32::from(x) + 128) as usize & 255]
+            .wrapping_add(tables[1][(i32::from(*o) + 128) as usize & 255]);
+        *o = requantize_lean(sum, 0, parts, zp, min);
+    }
+}
+
 /// One pixel's dot products with two weight rows: for every group `g`,
 /// `acc[r] += SMLAD(x[2g], SXTB16(w_r,g)) + SMLAD(x[2g + 1], SXTB16(w_r,g, ROR 8))`, over
 /// `min(row0.len() / 4, row1.len() / 4, x.len() / 2)` groups.

@@ -264,4 +264,35 @@ proptest! {
         dense.run_dsp(&input[..c_in], &mut out).unwrap();
         prop_assert_eq!(out, expected);
     }
+
+    /// The residual add on the DSP loop against `Add::element`, lean layers and others.
+    #[test]
+    fn dsp_add_is_the_elementwise_reference(
+        a in data(300),
+        b in data(300),
+        zp1 in -128i32..=127,
+        zp2 in -128i32..=127,
+        m in prop::collection::vec(((1i32 << 30)..=i32::MAX, -31i32..=0), 3),
+        out_zp in -128i32..=127,
+        kind in 0u8..3,
+    ) {
+        let q = |i: usize| crate::int8::QuantizedMultiplier { multiplier: m[i].0, shift: m[i].1 };
+        let stage = match kind {
+            0 => crate::int8::OutputStage::linear(out_zp),
+            1 => crate::int8::OutputStage::relu(out_zp),
+            _ => crate::int8::OutputStage { zero_point: out_zp, min: -20, max: 90 },
+        };
+        let add = crate::int8::add::Add {
+            input1_zero_point: zp1,
+            input1: q(0),
+            input2_zero_point: zp2,
+            input2: q(1),
+            output: q(2),
+            stage,
+        };
+        let expected: std::vec::Vec<i8> = a.iter().zip(&b).map(|(&x, &y)| add.element(x, y)).collect();
+        let mut in_place = b.clone();
+        add.run_in_place_dsp(&a, &mut in_place).unwrap();
+        prop_assert_eq!(&in_place, &expected);
+    }
 }
