@@ -118,6 +118,14 @@ struct Tally {
 }
 
 impl Tally {
+    /// One case: the bytes compared when both kernels ran, one mismatch when either refused.
+    fn record<E>(&mut self, ran: Result<(), E>, dsp: &[i8], portable: &[i8]) {
+        match ran {
+            Ok(()) => self.compare(dsp, portable),
+            Err(_) => self.mismatches += 1,
+        }
+    }
+
     fn compare(&mut self, dsp: &[i8], portable: &[i8]) {
         self.cases += 1;
         self.bytes += dsp.len() as u32;
@@ -196,22 +204,14 @@ fn pointwise(rng: &mut Rng, b: &mut Buffers<'_>, tally: &mut Tally, in_place: bo
         let ok = layer
             .run_in_place_dsp(&mut b.dsp[..input.len()], &mut scratch[..c_in])
             .and(layer.run_in_place_portable(&mut b.portable[..input.len()], &mut scratch[..c_in]));
-        if ok.is_ok() {
-            tally.compare(&b.dsp[..pixels * c_out], &b.portable[..pixels * c_out]);
-        } else {
-            tally.mismatches += 1;
-        }
+        tally.record(ok, &b.dsp[..pixels * c_out], &b.portable[..pixels * c_out]);
         return;
     }
     let n = pixels * c_out;
     let ok = layer
         .run_dsp(input, &mut b.dsp[..n])
         .and(layer.run_portable(input, &mut b.portable[..n]));
-    if ok.is_ok() {
-        tally.compare(&b.dsp[..n], &b.portable[..n]);
-    } else {
-        tally.mismatches += 1;
-    }
+    tally.record(ok, &b.dsp[..n], &b.portable[..n]);
 }
 
 fn dense(rng: &mut Rng, b: &mut Buffers<'_>, tally: &mut Tally) {
@@ -239,11 +239,7 @@ fn dense(rng: &mut Rng, b: &mut Buffers<'_>, tally: &mut Tally) {
     let ok = layer
         .run_dsp(&b.input[..c_in], &mut b.dsp[..c_out])
         .and(layer.run_portable(&b.input[..c_in], &mut b.portable[..c_out]));
-    if ok.is_ok() {
-        tally.compare(&b.dsp[..c_out], &b.portable[..c_out]);
-    } else {
-        tally.mismatches += 1;
-    }
+    tally.record(ok, &b.dsp[..c_out], &b.portable[..c_out]);
 }
 
 fn add(rng: &mut Rng, b: &mut Buffers<'_>, tally: &mut Tally) {
@@ -273,11 +269,7 @@ fn add(rng: &mut Rng, b: &mut Buffers<'_>, tally: &mut Tally) {
     let ok = layer
         .run_in_place_dsp(&b.input[..n], &mut b.dsp[..n])
         .and(layer.run_in_place_portable(&b.input[..n], &mut b.portable[..n]));
-    if ok.is_ok() {
-        tally.compare(&b.dsp[..n], &b.portable[..n]);
-    } else {
-        tally.mismatches += 1;
-    }
+    tally.record(ok, &b.dsp[..n], &b.portable[..n]);
 }
 
 fn depthwise(rng: &mut Rng, b: &mut Buffers<'_>, tally: &mut Tally) {
@@ -319,11 +311,7 @@ fn depthwise(rng: &mut Rng, b: &mut Buffers<'_>, tally: &mut Tally) {
     let ok = layer
         .run_dsp(&b.input[..input.len()], &mut b.dsp[..n])
         .and(layer.run_portable(&b.input[..input.len()], &mut b.portable[..n]));
-    if ok.is_ok() {
-        tally.compare(&b.dsp[..n], &b.portable[..n]);
-    } else {
-        tally.mismatches += 1;
-    }
+    tally.record(ok, &b.dsp[..n], &b.portable[..n]);
 }
 
 /// The asm instructions and loops against their emulation on random words.

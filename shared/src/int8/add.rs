@@ -155,15 +155,12 @@ impl Add {
     pub fn run_in_place_dsp(&self, a: &[i8], b_and_output: &mut [i8]) -> Result<(), KernelError> {
         check_len("input2", a.len(), b_and_output.len())?;
         let tables = Tables::new(self);
-        let s = self.stage;
-        let linear = s.min == i8::MIN && s.max == i8::MAX;
-        let relu = (-128..=127).contains(&s.zero_point)
-            && i32::from(s.min) == s.zero_point
-            && s.max == i8::MAX;
-        match tables.output.right_shift_parts() {
-            Some(parts) if linear || relu => {
+        let lean = dsp::pointwise::lean_clamp(self.stage);
+        match (tables.output.right_shift_parts(), lean) {
+            (Some(parts), Some(relu)) => {
                 let both = [&tables.input1, &tables.input2];
-                dsp::instr::add_lean(a, b_and_output, both, parts, s.zero_point, !linear);
+                let zp = self.stage.zero_point;
+                dsp::instr::add_lean(a, b_and_output, both, parts, zp, relu);
             }
             _ => {
                 for (o, &x) in b_and_output.iter_mut().zip(a) {

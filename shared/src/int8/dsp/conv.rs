@@ -6,13 +6,12 @@
 //! `SMLAD`s, and a block's four outputs per filter are requantised together
 //! ([`super::instr::requantize_chunk`] on the released model's layers).
 
+use super::pointwise::BLOCK;
 use super::{halves, instr};
 use crate::int8::conv2d::Conv2d;
 use crate::int8::lanes::packable_zero_point;
 use crate::int8::KernelError;
 
-/// Pixels per block (the requantisation takes four accumulators per filter).
-const BLOCK: usize = 4;
 /// Most filters the widened weight table holds.
 pub const MAX_FILTERS: usize = 32;
 /// Halfword pairs of a 3×3 window (nine taps and a zero).

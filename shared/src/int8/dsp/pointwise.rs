@@ -78,18 +78,28 @@ pub(super) enum Requant {
     General,
 }
 
+/// Whether an output stage is one the lean requantisation clamps: `Some(false)` for the full
+/// int8 range, `Some(true)` for a ReLU at an int8 zero point (`[zp, 127]`), `None` otherwise.
+#[inline(always)]
+pub(crate) fn lean_clamp(s: OutputStage) -> Option<bool> {
+    let linear = s.min == i8::MIN && s.max == i8::MAX;
+    let relu = (-128..=127).contains(&s.zero_point)
+        && i32::from(s.min) == s.zero_point
+        && s.max == i8::MAX;
+    match (linear, relu) {
+        (true, _) => Some(false),
+        (false, true) => Some(true),
+        (false, false) => None,
+    }
+}
+
 /// The [`Requant`] of a layer with these channels and output stage.
 pub(super) fn requant_mode(channels: ChannelParams<'_>, s: OutputStage) -> Requant {
     let shifts = channels
         .iter()
         .all(|p| p.requantize.multiplier >= 0 && (-31..=-2).contains(&p.requantize.shift));
-    let linear = s.min == i8::MIN && s.max == i8::MAX;
-    let relu = (-128..=127).contains(&s.zero_point)
-        && i32::from(s.min) == s.zero_point
-        && s.max == i8::MAX;
-    match (shifts, linear, relu) {
-        (true, true, _) => Requant::Lean { relu: false },
-        (true, false, true) => Requant::Lean { relu: true },
+    match lean_clamp(s) {
+        Some(relu) if shifts => Requant::Lean { relu },
         _ => Requant::General,
     }
 }
