@@ -4,6 +4,8 @@
 
 pub use facegate::device;
 
+pub mod power_cut;
+
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};

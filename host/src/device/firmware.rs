@@ -8,7 +8,7 @@
 //! child when dropped, so a failing test or an interrupted command leaves no emulator behind.
 
 use super::client::{Client, ClientError};
-use super::port::{self, PortSpec};
+use super::port::{self, Link, PortSpec};
 use facegate_shared::protocol::DeviceInfo;
 use std::io::Read;
 use std::net::TcpListener;
@@ -120,6 +120,12 @@ pub struct QemuConfig {
     pub icount_shift: Option<u8>,
     /// The loopback TCP port of the UART (`None`: a free one).
     pub port: Option<u16>,
+    /// `--cut-after N`: a simulated power cut (the emulation stops) when a flash operation
+    /// would start after `N` completed ones since boot.
+    pub cut_after: Option<u32>,
+    /// Serve the protocol over two FIFOs created in this folder (`--pipe-in/--pipe-out`: the
+    /// emulator-only fast stream) instead of UART0 on TCP.
+    pub pipe_dir: Option<PathBuf>,
 }
 
 impl QemuConfig {
@@ -130,6 +136,8 @@ impl QemuConfig {
             flash,
             icount_shift: None,
             port: None,
+            cut_after: None,
+            pipe_dir: None,
         }
     }
 }
@@ -147,6 +155,13 @@ pub struct Qemu {
     child: Child,
     port: u16,
     log: Arc<Mutex<String>>,
+    /// The FIFOs `(input, output)` when it serves over [`QemuConfig::pipe_dir`].
+    fifos: Option<(PathBuf, PathBuf)>,
+}
+
+/// The firmware's input and output FIFOs in `dir`.
+fn fifo_paths(dir: &Path) -> (PathBuf, PathBuf) {
+    (dir.join("facegate-in"), dir.join("facegate-out"))
 }
 
 fn drain(mut from: impl Read + Send + 'static, into: Arc<Mutex<String>>) {
@@ -170,17 +185,29 @@ impl Qemu {
         if let Some(shift) = cfg.icount_shift {
             cmd.args(["-icount", &format!("shift={shift}")]);
         }
-        let semihosting = format!(
+        let mut semihosting = format!(
             "enable=on,target=native,arg=facegate,arg=--flash,arg={}",
             cfg.flash.display()
         );
+        if let Some(n) = cfg.cut_after {
+            semihosting.push_str(&format!(",arg=--cut-after,arg={n}"));
+        }
+        let serial = match &cfg.pipe_dir {
+            Some(dir) => {
+                let (input, output) = fifo_paths(dir);
+                semihosting.push_str(&format!(
+                    ",arg=--pipe-in,arg={},arg=--pipe-out,arg={}",
+                    input.display(),
+                    output.display()
+                ));
+                "null".to_string()
+            }
+            None => format!("tcp:127.0.0.1:{port},server=on,wait=off"),
+        };
         cmd.args(["-machine", "mps2-an386", "-cpu", "cortex-m4"])
             .args(["-nographic", "-monitor", "none"])
             .args(["-semihosting-config", &semihosting])
-            .args([
-                "-serial",
-                &format!("tcp:127.0.0.1:{port},server=on,wait=off"),
-            ])
+            .args(["-serial", &serial])
             .arg("-kernel")
             .arg(&cfg.elf);
         cmd
@@ -191,6 +218,10 @@ impl Qemu {
         let port = match cfg.port {
             Some(p) => p,
             None => free_port()?,
+        };
+        let fifos = match &cfg.pipe_dir {
+            Some(dir) => Some(fifo::create(dir).map_err(FirmwareError::Spawn)?),
+            None => None,
         };
         let mut cmd = Self::command(cfg, port);
         // Its own process group: a Ctrl-C in the terminal reaches only facegate, which then
@@ -210,7 +241,12 @@ impl Qemu {
         if let Some(err) = child.stderr.take() {
             drain(err, log.clone());
         }
-        Ok(Self { child, port, log })
+        Ok(Self {
+            child,
+            port,
+            log,
+            fifos,
+        })
     }
 
     /// Starts QEMU and connects a client (retrying while QEMU opens its socket; a port taken
@@ -230,13 +266,22 @@ impl Qemu {
         Err(last.unwrap_or_else(|| FirmwareError::Port(std::io::ErrorKind::AddrInUse.into())))
     }
 
-    /// Connects to the UART and sends `Info`.
+    /// Connects to the UART (or opens the FIFOs) and sends `Info`.
     pub fn connect(&mut self) -> Result<(Client, DeviceInfo), FirmwareError> {
-        let link = match port::connect_tcp("127.0.0.1", self.port, Duration::from_secs(10)) {
-            Ok(link) => link,
-            Err(e) => return Err(self.failure(e.into())),
+        let link: Box<dyn Link> = match self.fifos.clone() {
+            Some((input, output)) => match fifo::open(&input, &output, &mut self.child) {
+                Ok(link) => Box::new(link),
+                Err(e) => return Err(self.failure(ClientError::Io {
+                    command: "Info",
+                    source: e,
+                })),
+            },
+            None => match port::connect_tcp("127.0.0.1", self.port, Duration::from_secs(10)) {
+                Ok(link) => Box::new(link),
+                Err(e) => return Err(self.failure(e.into())),
+            },
         };
-        let mut client = Client::new(Box::new(link));
+        let mut client = Client::new(link);
         // The first answer can take a while: the firmware may be formatting a fresh store.
         client.set_timeout(Duration::from_secs(30));
         match client.handshake() {
@@ -290,6 +335,20 @@ impl Qemu {
         self.child.try_wait().ok().flatten()
     }
 
+    /// Waits up to `limit` for QEMU to exit (a `--cut-after` run stops by itself).
+    pub fn wait_timeout(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let start = std::time::Instant::now();
+        loop {
+            if let Some(status) = self.try_wait() {
+                return Some(status);
+            }
+            if start.elapsed() >= limit {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     /// Kills QEMU at once (SIGKILL: what a power cut does to the device) and reaps it.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
@@ -300,6 +359,127 @@ impl Qemu {
 impl Drop for Qemu {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// The `--pipe-in/--pipe-out` FIFOs as a [`Link`].
+mod fifo {
+    use super::Link;
+    use std::fs::{File, OpenOptions};
+    use std::io::{Read, Write};
+    use std::path::{Path, PathBuf};
+    use std::process::{Child, Command};
+    use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+    use std::time::{Duration, Instant};
+
+    /// Creates the two FIFOs in `dir` (`mkfifo`; existing ones are replaced).
+    pub fn create(dir: &Path) -> std::io::Result<(PathBuf, PathBuf)> {
+        let (input, output) = super::fifo_paths(dir);
+        for path in [&input, &output] {
+            let _ = std::fs::remove_file(path);
+            let status = Command::new("mkfifo").arg(path).status()?;
+            if !status.success() {
+                return Err(std::io::Error::other(format!("mkfifo {} failed", path.display())));
+            }
+        }
+        Ok((input, output))
+    }
+
+    /// The host's ends: it writes the firmware's input, a thread reads its output.
+    pub struct FifoLink {
+        tx: File,
+        rx: Receiver<Vec<u8>>,
+        pending: Vec<u8>,
+        timeout: Duration,
+    }
+
+    /// Opens the firmware's input for writing, then its output for reading (the order the
+    /// firmware opens them in; each open blocks until the other side's), giving up if QEMU
+    /// exits first or within 10 s.
+    pub fn open(input: &Path, output: &Path, qemu: &mut Child) -> std::io::Result<FifoLink> {
+        let (done, opened) = mpsc::channel();
+        let (i, o) = (input.to_path_buf(), output.to_path_buf());
+        std::thread::spawn(move || {
+            let both = OpenOptions::new()
+                .write(true)
+                .open(&i)
+                .and_then(|tx| File::open(&o).map(|rx| (tx, rx)));
+            let _ = done.send(both);
+        });
+        let start = Instant::now();
+        let (tx, mut rx_file) = loop {
+            match opened.recv_timeout(Duration::from_millis(10)) {
+                Ok(both) => break both?,
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Err(std::io::Error::other("the FIFO opener died"))
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+            let exited = qemu.try_wait().ok().flatten().is_some();
+            if exited || start.elapsed() > Duration::from_secs(10) {
+                // Opening read-write never blocks on Linux, and releases the blocked opener.
+                let held: Vec<_> = [input, output]
+                    .into_iter()
+                    .filter_map(|path| OpenOptions::new().read(true).write(true).open(path).ok())
+                    .collect();
+                std::thread::sleep(Duration::from_millis(20));
+                drop(held);
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::NotConnected,
+                    "QEMU did not open its FIFOs",
+                ));
+            }
+        };
+        let (chunks, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut buf = vec![0u8; 65_536];
+            while let Ok(n @ 1..) = rx_file.read(&mut buf) {
+                if chunks.send(buf[..n].to_vec()).is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(FifoLink {
+            tx,
+            rx,
+            pending: Vec::new(),
+            timeout: Duration::from_secs(60),
+        })
+    }
+
+    impl Read for FifoLink {
+        /// What the firmware wrote, waiting up to the read timeout; 0 once it closed its end.
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.pending.is_empty() {
+                match self.rx.recv_timeout(self.timeout) {
+                    Ok(chunk) => self.pending = chunk,
+                    Err(RecvTimeoutError::Timeout) => {
+                        return Err(std::io::ErrorKind::TimedOut.into())
+                    }
+                    Err(RecvTimeoutError::Disconnected) => return Ok(0),
+                }
+            }
+            let n = buf.len().min(self.pending.len());
+            buf[..n].copy_from_slice(&self.pending[..n]);
+            self.pending.drain(..n);
+            Ok(n)
+        }
+    }
+
+    impl Write for FifoLink {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.tx.write(buf)
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            self.tx.flush()
+        }
+    }
+
+    impl Link for FifoLink {
+        fn set_read_timeout(&mut self, timeout: Duration) -> std::io::Result<()> {
+            self.timeout = timeout.max(Duration::from_millis(1));
+            Ok(())
+        }
     }
 }
 
@@ -327,5 +507,26 @@ mod tests {
             "{joined}"
         );
         assert_eq!(args.last().map(String::as_str), Some("fw.elf"));
+    }
+
+    #[test]
+    fn a_cut_and_the_fifos_reach_the_firmware_command_line() {
+        let mut cfg = QemuConfig::new("fw.elf".into(), "/tmp/x/flash.img".into());
+        cfg.cut_after = Some(17);
+        cfg.pipe_dir = Some("/tmp/p".into());
+        let args: Vec<String> = Qemu::command(&cfg, 4555)
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        let joined = args.join(" ");
+        assert!(joined.contains("arg=--cut-after,arg=17"), "{joined}");
+        assert!(
+            joined.contains(
+                "arg=--pipe-in,arg=/tmp/p/facegate-in,arg=--pipe-out,arg=/tmp/p/facegate-out"
+            ),
+            "{joined}"
+        );
+        assert!(joined.contains("-serial null"), "{joined}");
+        assert!(!joined.contains("tcp:"), "{joined}");
     }
 }
