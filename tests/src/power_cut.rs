@@ -17,6 +17,10 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+mod wear;
+pub use wear::{open_page, Rng, STORE_PAGES};
+use wear::{smallest, wear_to_migration};
+
 /// People enrolled in the prepared image.
 pub const PEOPLE: usize = 3;
 /// Frames per enrolment.
@@ -40,29 +44,8 @@ pub enum Operation {
 }
 
 /// The three operations, in trial order.
-pub const OPERATIONS: [Operation; 3] = [Operation::Enrol, Operation::Delete, Operation::ModelUpdate];
-
-/// A small deterministic generator (splitmix64): a seed reproduces a run's cut points.
-pub struct Rng(u64);
-
-impl Rng {
-    /// Seeded.
-    pub fn new(seed: u64) -> Self {
-        Self(seed)
-    }
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    /// Uniform in `lo..=hi`.
-    pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.next_u64() % (hi - lo + 1)
-    }
-}
+pub const OPERATIONS: [Operation; 3] =
+    [Operation::Enrol, Operation::Delete, Operation::ModelUpdate];
 
 /// How far a run got.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -97,9 +80,24 @@ pub struct Bench {
     pub templates: Vec<Vec<i8>>,
     /// Host embedding of each person's first image under each blob.
     pub probes: [Vec<Vec<i8>>; 2],
-    /// The prepared flash image.
-    pub image: Vec<u8>,
+    /// The prepared flash images, by [`Prepared`].
+    pub images: [Vec<u8>; 2],
+    /// The `Challenge`s that wore the store of [`Prepared::Worn`].
+    pub wear_challenges: usize,
 }
+
+/// The prepared image a trial starts from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Prepared {
+    /// Just the model update and the enrolments: the store's first page partly written.
+    Fresh,
+    /// The same, then `Challenge`s until the next template stored migrates the store's oldest
+    /// page (the prepared templates) and erases it ([`wear::wear_to_migration`]).
+    Worn,
+}
+
+/// Both, in trial order.
+pub const PREPARED: [Prepared; 2] = [Prepared::Fresh, Prepared::Worn];
 
 /// Where an operation's flash operations lie (see [`Bench::measure`]).
 #[derive(Debug, Clone, Copy)]
@@ -110,32 +108,6 @@ pub struct OpRange {
     pub end: u32,
     /// Its wall time, uncut.
     pub wall: Duration,
-}
-
-/// The smallest `n >= lo` for which the monotone `pred` holds (doubling, then bisecting).
-fn smallest(lo: u32, mut pred: impl FnMut(u32) -> bool) -> u32 {
-    if pred(lo) {
-        return lo;
-    }
-    let (mut no, mut step) = (lo, 1u32);
-    let mut yes = loop {
-        let n = lo.saturating_add(step);
-        if pred(n) {
-            break n;
-        }
-        assert!(step < 1 << 24, "never reached");
-        no = n;
-        step *= 2;
-    };
-    while yes - no > 1 {
-        let mid = no + (yes - no) / 2;
-        if pred(mid) {
-            yes = mid;
-        } else {
-            no = mid;
-        }
-    }
-    yes
 }
 
 fn host_embed(blob: &[u8], image: &GreyImage) -> Vec<i8> {
@@ -202,7 +174,8 @@ impl Bench {
             people,
             templates,
             probes,
-            image: Vec::new(),
+            images: [Vec::new(), Vec::new()],
+            wear_challenges: 0,
         };
         let flash = work.join("prepared.img");
         let (mut qemu, mut client) =
@@ -215,16 +188,15 @@ impl Bench {
             let device: Vec<Vec<i8>> = answers.iter().map(|a| a.embedding.to_vec()).collect();
             assert_eq!(&device, host, "{}: device embeddings = host's", p.id);
         }
+        bench.images[0] = std::fs::read(&flash).expect("prepared image");
+        bench.wear_challenges = wear_to_migration(&mut client, &flash);
         drop(client);
         qemu.kill();
-        bench.image = std::fs::read(&flash).expect("prepared image");
+        bench.images[1] = std::fs::read(&flash).expect("worn image");
         bench
     }
 
-    /// The id a trial enrols, the one it deletes, the follow-up's.
-    pub fn enrolled_id(&self) -> &str {
-        &self.people[PEOPLE].id
-    }
+    /// The id a trial deletes.
     fn deleted_id(&self) -> &str {
         &self.people[1].id
     }
@@ -241,17 +213,18 @@ impl Bench {
         }
     }
 
-    /// Boots a copy of the prepared image in `dir` (cut after `cut` flash operations), opens
+    /// Boots a copy of the `image` in `dir` (cut after `cut` flash operations), opens
     /// the session, runs `op`; returns the stage reached, the operation's wall time and the
     /// running QEMU (exited if the cut fired).
     pub fn run(
         &self,
         dir: &Path,
+        image: Prepared,
         op: Operation,
         cut: Option<u32>,
     ) -> (Stage, Duration, Option<Qemu>, Option<ClientError>) {
         let flash = dir.join("flash.img");
-        std::fs::write(&flash, &self.image).expect("copy the prepared image");
+        std::fs::write(&flash, &self.images[image as usize]).expect("copy the image");
         let Ok((qemu, mut client)) = boot(&config(&self.elf, &flash, dir, cut)) else {
             return (Stage::BeforeOperation, Duration::ZERO, None, None);
         };
@@ -270,11 +243,12 @@ impl Bench {
     pub fn run_killed(
         &self,
         dir: &Path,
+        image: Prepared,
         op: Operation,
         delay: Duration,
     ) -> (Stage, Option<ClientError>) {
         let flash = dir.join("flash.img");
-        std::fs::write(&flash, &self.image).expect("copy the prepared image");
+        std::fs::write(&flash, &self.images[image as usize]).expect("copy the image");
         let (mut qemu, mut client) =
             boot(&config(&self.elf, &flash, dir, None)).expect("an uncut boot answers");
         client.authenticate(&self.admin).expect("admin session");
@@ -289,13 +263,27 @@ impl Bench {
         })
     }
 
-    /// The flash operations `op` performs on the prepared image, counted from boot:
-    /// `--cut-after N` lands inside it for `first <= N < end`. Binary searches over cut runs.
-    pub fn measure(&self, dir: &Path, op: Operation) -> OpRange {
-        let (stage, wall, _, err) = self.run(dir, op, None);
-        assert_eq!(stage, Stage::Acknowledged, "{op:?} uncut: {err:?}");
-        let first = smallest(0, |n| self.run(dir, op, Some(n)).0 >= Stage::InOperation);
-        let end = smallest(first, |n| self.run(dir, op, Some(n)).0 == Stage::Acknowledged);
+    /// The flash operations `op` performs on `image`, counted from boot: `--cut-after N`
+    /// lands inside it for `first <= N < end`. Searched with cut runs, `hint` (a range
+    /// measured before) tried first.
+    pub fn measure(
+        &self,
+        dir: &Path,
+        image: Prepared,
+        op: Operation,
+        hint: Option<OpRange>,
+    ) -> OpRange {
+        let (stage, wall, _, err) = self.run(dir, image, op, None);
+        assert_eq!(
+            stage,
+            Stage::Acknowledged,
+            "{image:?} {op:?} uncut: {err:?}"
+        );
+        let stage = |n| self.run(dir, image, op, Some(n)).0;
+        let first = smallest(0, hint.map(|h| h.first), |n| stage(n) >= Stage::InOperation);
+        let end = smallest(first, hint.map(|h| first + h.end - h.first), |n| {
+            stage(n) == Stage::Acknowledged
+        });
         OpRange { first, end, wall }
     }
 
@@ -310,7 +298,12 @@ impl Bench {
         found
     }
 
-    fn check_device(&self, client: &mut Client, op: Operation, acked: bool) -> Result<String, String> {
+    fn check_device(
+        &self,
+        client: &mut Client,
+        op: Operation,
+        acked: bool,
+    ) -> Result<String, String> {
         fn e(what: &'static str) -> impl Fn(ClientError) -> String {
             move |err| format!("{what}: {err}")
         }
@@ -327,13 +320,17 @@ impl Bench {
         let b = usize::from(model.model_version == NEW_VERSION);
         let blob = Model::parse(&self.blobs[b]).map_err(|e| e.to_string())?;
         if (model.len as usize, model.id) != (self.blobs[b].len(), blob.header().model_id) {
-            return Err(format!("serving {model:?}: not the signed blob of its version"));
+            return Err(format!(
+                "serving {model:?}: not the signed blob of its version"
+            ));
         }
         let st = client.self_test().map_err(e("SelfTest"))?;
         if !st.passed {
             return Err(format!("self-test failed: {st:?}"));
         }
-        client.authenticate(&self.admin).map_err(e("Authenticate"))?;
+        client
+            .authenticate(&self.admin)
+            .map_err(e("Authenticate"))?;
         // Which ids must be there, which may be.
         let prepared: Vec<usize> = (0..PEOPLE).collect();
         let (mut required, mut optional): (BTreeSet<usize>, BTreeSet<usize>) =
@@ -366,7 +363,10 @@ impl Bench {
             return Err(format!("lost {}: {ids:?}", self.people[*missing].id));
         }
         if usize::from(info.templates) != ids.len() {
-            return Err(format!("Info says {} templates, List {ids:?}", info.templates));
+            return Err(format!(
+                "Info says {} templates, List {ids:?}",
+                info.templates
+            ));
         }
         for &p in &seen {
             self.check_template(client, p, b)?;
@@ -379,7 +379,9 @@ impl Bench {
         if answers[0].embedding.as_slice() != self.probes[b][PEOPLE + 1].as_slice()
             || usize::from(committed.templates) != ids.len() + 1
         {
-            return Err(format!("follow-up enrol: {committed:?}, embedding ≠ host's"));
+            return Err(format!(
+                "follow-up enrol: {committed:?}, embedding ≠ host's"
+            ));
         }
         Ok(format!("v{} {} templates", model.model_version, ids.len()))
     }

@@ -12,7 +12,9 @@
 //! three operations and the two cut methods; `FACEGATE_POWER_CUT_SEED=S` reproduces a run's
 //! cut points (the kill delays are reproduced, the instruction they land on is not).
 
-use facegate_e2e::power_cut::{Bench, OpRange, Operation, Rng, Stage, OPERATIONS};
+use facegate_e2e::power_cut::{
+    Bench, OpRange, Operation, Prepared, Rng, Stage, OPERATIONS, PREPARED,
+};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -56,33 +58,42 @@ fn power_cuts_during_enrol_delete_and_model_update_lose_nothing_acknowledged() {
     let mut rng = Rng::new(seed);
     let work = tempfile::tempdir().unwrap();
     let bench = Bench::new(work.path());
-    let ranges: Vec<OpRange> = OPERATIONS
-        .iter()
-        .map(|&op| {
-            let r = bench.measure(work.path(), op);
+    println!(
+        "worn store: {} Challenges after the enrolments",
+        bench.wear_challenges
+    );
+    let mut ranges: BTreeMap<(Prepared, Operation), OpRange> = BTreeMap::new();
+    for image in PREPARED {
+        for op in OPERATIONS {
+            let hint = ranges.get(&(Prepared::Fresh, op)).copied();
+            let r = bench.measure(work.path(), image, op, hint);
             println!(
-                "{op:?}: flash operations {}..{} ({} in the operation), {:?} wall",
+                "{image:?} {op:?}: flash operations {}..{} ({} in the operation), {:?} wall",
                 r.first,
                 r.end,
                 r.end - r.first,
                 r.wall
             );
-            r
-        })
-        .collect();
+            ranges.insert((image, op), r);
+        }
+    }
     println!("prepared and measured in {:?}", started.elapsed());
 
-    let mut counts: BTreeMap<(Operation, Method), [usize; 2]> = BTreeMap::new();
+    let mut counts: BTreeMap<(Prepared, Operation, Method), [usize; 2]> = BTreeMap::new();
     let mut failures = Vec::new();
     for i in 0..trials {
-        let (o, method) = (i % 3, [Method::CutAfter, Method::Kill][(i / 3) % 2]);
-        let (op, range) = (OPERATIONS[o], &ranges[o]);
+        let op = OPERATIONS[i % 3];
+        let method = [Method::CutAfter, Method::Kill][(i / 3) % 2];
+        let image = PREPARED[(i / 6) % 2];
+        let range = &ranges[&(image, op)];
         let dir = tempfile::tempdir_in(work.path()).unwrap();
-        let k = i / 6;
+        let entry = counts.entry((image, op, method)).or_default();
+        let k = entry[0];
+        entry[0] += 1;
         let (what, stage, err) = match method {
             Method::CutAfter => {
                 let n = cut_point(&mut rng, range, k);
-                let (stage, _, qemu, err) = bench.run(dir.path(), op, Some(n));
+                let (stage, _, qemu, err) = bench.run(dir.path(), image, op, Some(n));
                 let mut qemu = qemu.expect("the boot before the operation is not cut");
                 let status = qemu.wait_timeout(Duration::from_secs(20));
                 let log = qemu.log();
@@ -94,7 +105,7 @@ fn power_cuts_during_enrol_delete_and_model_update_lose_nothing_acknowledged() {
             Method::Kill => {
                 let wall = range.wall.as_micros() as u64;
                 let delay = Duration::from_micros(rng.range(0, wall));
-                let (stage, err) = bench.run_killed(dir.path(), op, delay);
+                let (stage, err) = bench.run_killed(dir.path(), image, op, delay);
                 (format!("kill at {delay:?}"), stage, err)
             }
         };
@@ -103,24 +114,25 @@ fn power_cuts_during_enrol_delete_and_model_update_lose_nothing_acknowledged() {
             failures.push(format!("trial {i}: {op:?} {what} was acknowledged"));
         }
         if let Some(e) = err.as_ref().and_then(|e| e.device_code()) {
-            failures.push(format!("trial {i}: {op:?} {what}: the device answered {e:?}"));
+            failures.push(format!(
+                "trial {i}: {op:?} {what}: the device answered {e:?}"
+            ));
         }
         let result = bench.check_after(dir.path(), op, acked);
-        let entry = counts.entry((op, method)).or_default();
-        entry[0] += 1;
+        let line = format!("trial {i}: {image:?} {op:?} {what} acked={acked}");
         match &result {
-            Ok(found) => println!("trial {i}: {op:?} {what} acked={acked}: ok, {found}"),
+            Ok(found) => println!("{line}: ok, {found}"),
             Err(why) => {
-                entry[1] += 1;
-                println!("trial {i}: {op:?} {what} acked={acked}: FAILED {why}");
-                failures.push(format!("trial {i}: {op:?} {what} acked={acked}: {why}"));
+                counts.entry((image, op, method)).or_default()[1] += 1;
+                println!("{line}: FAILED {why}");
+                failures.push(format!("{line}: {why}"));
             }
         }
     }
-    println!("| operation | method | trials | failures |");
-    println!("| --- | --- | --- | --- |");
-    for ((op, method), [n, failed]) in &counts {
-        println!("| {op:?} | {method:?} | {n} | {failed} |");
+    println!("| image | operation | method | trials | failures |");
+    println!("| --- | --- | --- | --- | --- |");
+    for ((image, op, method), [n, failed]) in &counts {
+        println!("| {image:?} | {op:?} | {method:?} | {n} | {failed} |");
     }
     println!(
         "power_cut seed={seed} trials={trials} failures={} wall={:?}",
