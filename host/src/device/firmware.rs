@@ -271,10 +271,12 @@ impl Qemu {
         let link: Box<dyn Link> = match self.fifos.clone() {
             Some((input, output)) => match fifo::open(&input, &output, &mut self.child) {
                 Ok(link) => Box::new(link),
-                Err(e) => return Err(self.failure(ClientError::Io {
-                    command: "Info",
-                    source: e,
-                })),
+                Err(e) => {
+                    return Err(self.failure(ClientError::Io {
+                        command: "Info",
+                        source: e,
+                    }))
+                }
             },
             None => match port::connect_tcp("127.0.0.1", self.port, Duration::from_secs(10)) {
                 Ok(link) => Box::new(link),
@@ -379,7 +381,10 @@ mod fifo {
             let _ = std::fs::remove_file(path);
             let status = Command::new("mkfifo").arg(path).status()?;
             if !status.success() {
-                return Err(std::io::Error::other(format!("mkfifo {} failed", path.display())));
+                return Err(std::io::Error::other(format!(
+                    "mkfifo {} failed",
+                    path.display()
+                )));
             }
         }
         Ok((input, output))
