@@ -20,6 +20,9 @@
 pub mod blob;
 pub mod device;
 pub mod distance;
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod int8;
 pub mod loss;
 pub mod math;

@@ -215,7 +215,14 @@ pub fn insert<P: Partition>(
     let key = key(id)?;
     let mut map = map(flash)?;
     let item: &[u8] = &value[..len];
-    block_on(map.store_item(&mut buf, &key, &item)).map_err(|_| StoreError)
+    block_on(map.store_item(&mut buf, &key, &item)).map_err(|_| StoreError)?;
+    // The map checks only that an item's header word is erased before it writes there: over
+    // bytes that are not (a corrupt or half-programmed store), the item reads back corrupt and
+    // is skipped. Acknowledge only what reads back.
+    match get(flash, id)? {
+        Some(t) if t.tag == *tag && t.values[..] == *values => Ok(()),
+        _ => Err(StoreError),
+    }
 }
 
 /// Removes `id`'s template (every copy of it) and its attempt record.
@@ -224,6 +231,9 @@ pub fn remove<P: Partition>(flash: &mut P, id: &str) -> Result<(), StoreError> {
     let key = key(id)?;
     let mut map = map(flash)?;
     block_on(map.remove_item(&mut buf, &key)).map_err(|_| StoreError)?;
+    if get(flash, id)?.is_some() {
+        return Err(StoreError);
+    }
     if let StoreKey::Person(id) = key {
         set_record(flash, &StoreKey::VerifyFailures(id), 0)?;
     }
@@ -255,7 +265,13 @@ fn set_record<P: Partition>(flash: &mut P, key: &StoreKey, value: u64) -> Result
         return block_on(map.remove_item(&mut buf, key)).map_err(|_| StoreError);
     }
     let item: &[u8] = &value.to_le_bytes();
-    block_on(map.store_item(&mut buf, key, &item)).map_err(|_| StoreError)
+    block_on(map.store_item(&mut buf, key, &item)).map_err(|_| StoreError)?;
+    // As for a template (see `insert`): acknowledge only what reads back.
+    if record(flash, key)? == value {
+        Ok(())
+    } else {
+        Err(StoreError)
+    }
 }
 
 /// Which counter of the device's own records.
@@ -373,4 +389,41 @@ pub fn count<P: Partition>(flash: &mut P) -> Result<u16, StoreError> {
 /// Decodes a visited value into its tag and template bytes.
 pub fn split_value(value: &[u8]) -> Option<(&[u8], &[u8])> {
     value.split_at_checked(TAG_LEN)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::device::MemFlash;
+
+    /// Found by the store fuzz target (`shared/fuzz/corpus/store/regression-dirty-free-space`):
+    /// one zero byte in the erased space after the last item. The map wrote the next item over
+    /// it (only the header word is checked for erased), the item read back corrupt, and the
+    /// insert had been acknowledged. Now it is refused, and a retry lands after the bad item.
+    #[test]
+    fn an_insert_over_dirty_free_space_is_refused_not_lost() {
+        let mut mem = std::vec![0xFFu8; 2 * crate::device::mem_flash::ERASE_SIZE];
+        let template: std::vec::Vec<i8> = (0..128).map(|i| i as i8).collect();
+        let mut flash = MemFlash::new(&mut mem, None);
+        insert(&mut flash, "alice", b"model-a1", &template).unwrap();
+        // The next item's header goes at the first erased word after alice's item; its data
+        // (the key first) follows the 8-byte header.
+        let header = (1..mem.len() / 4)
+            .map(|w| w * 4)
+            .find(|&at| mem[at..at + 8].iter().all(|&b| b == 0xFF))
+            .unwrap();
+        mem[header + 9] = 0;
+        let mut flash = MemFlash::new(&mut mem, None);
+        assert_eq!(
+            insert(&mut flash, "fuzz", b"model-a1", &template),
+            Err(StoreError)
+        );
+        assert_eq!(get(&mut flash, "fuzz"), Ok(None));
+        insert(&mut flash, "fuzz", b"model-a1", &template).unwrap();
+        assert_eq!(
+            get(&mut flash, "fuzz").unwrap().unwrap().values[..],
+            template[..]
+        );
+        assert_eq!(count(&mut flash), Ok(2));
+    }
 }
