@@ -311,11 +311,40 @@ pub fn set_counter<P: Partition>(
     set_record(flash, &which.key()?, value)
 }
 
+/// Whether a garbage collection of the map was cut: its partly written page is followed by a
+/// page that is not erased (the one being migrated), so the items copied so far are in the map
+/// twice, and its item list shows both until the map redoes the migration (on its next write:
+/// the check `store_item` makes before writing). Page states are `sequential-storage` 8's
+/// markers: a page's first and last byte, set when at least 4 of its bits are 0.
+fn migration_cut<P: Partition>(flash: &P) -> bool {
+    let (mapped, page) = (flash.mapped(), P::ERASE_SIZE);
+    let marked = |at: usize| mapped.get(at).is_some_and(|b| b.count_zeros() >= 4);
+    let state = |p: usize| (marked(p * page), marked(p * page + page - 1));
+    let pages = mapped.len() / page;
+    (0..pages)
+        .find(|&p| state(p) == (true, false))
+        .is_some_and(|p| state((p + 1) % pages) != (false, false))
+}
+
+/// Before the map's items are listed: finishes a cut garbage collection ([`migration_cut`]) by
+/// writing the nonce counter again with its value, a write the map repairs before.
+fn settle<P: Partition>(flash: &mut P) -> Result<(), StoreError> {
+    if !migration_cut(flash) {
+        return Ok(());
+    }
+    let value = record(flash, &StoreKey::NonceCounter)?;
+    let mut buf = [0u8; ITEM_BUF];
+    let mut map = map(flash)?;
+    let item: &[u8] = &value.to_le_bytes();
+    block_on(map.store_item(&mut buf, &StoreKey::NonceCounter, &item)).map_err(|_| StoreError)
+}
+
 /// Calls `visit` with every id's consecutive `Verify` rejections (non-zero ones only).
 pub fn for_each_failing<P: Partition>(
     flash: &mut P,
     mut visit: impl FnMut(&PersonId, u64),
 ) -> Result<(), StoreError> {
+    settle(flash)?;
     let mut buf = [0u8; ITEM_BUF];
     let mut map = map(flash)?;
     block_on(async {
@@ -337,11 +366,13 @@ pub fn for_each_failing<P: Partition>(
     })
 }
 
-/// Calls `visit` with every stored id and value (tag ‖ template), in store order.
+/// Calls `visit` with every stored id and value (tag ‖ template), in store order, each once
+/// (a garbage collection cut by a power loss is finished first: [`settle`]).
 pub fn for_each<P: Partition>(
     flash: &mut P,
     mut visit: impl FnMut(&PersonId, &[u8]),
 ) -> Result<(), StoreError> {
+    settle(flash)?;
     let mut buf = [0u8; ITEM_BUF];
     let mut map = map(flash)?;
     block_on(async {

@@ -6,4 +6,5 @@ mod people_tests;
 mod serve_tests;
 mod session_tests;
 mod signature_tests;
+mod store_cut_tests;
 mod update_tests;
