@@ -64,7 +64,7 @@ fn agrees_with_postcard<'a, T: Deserialize<'a> + PartialEq + Debug>(
     decoded: &Result<T, FrameError>,
 ) {
     match (postcard::take_from_bytes::<T>(payload), decoded) {
-        (Ok((direct, rest)), Ok(framed)) if rest.is_empty() => assert_eq!(&direct, framed),
+        (Ok((direct, [])), Ok(framed)) => assert_eq!(&direct, framed),
         (Ok(_), Err(FrameError::TrailingBytes)) | (Err(_), Err(FrameError::Malformed)) => {}
         (direct, framed) => panic!(
             "decode_frame {framed:?} disagrees with postcard {:?}",

@@ -242,6 +242,13 @@ pub(crate) fn request_seeds() -> Vec<Seed> {
 /// The released model (its prefixes seed the blob target).
 pub(crate) const RELEASE: &[u8] = include_bytes!("../../../models/facegate-v1.fgm");
 
+/// One layer of [`tiny_blob`]: its record and the bytes it points at in the weights section.
+struct LayerPlan {
+    record: LayerRecord,
+    weights: Vec<u8>,
+    params: Vec<u8>,
+}
+
 /// A tiny valid blob with one layer of each operator (4×4 grey input, 4-value embedding) and
 /// one golden vector, unsigned.
 pub(crate) fn tiny_blob() -> Vec<u8> {
@@ -287,75 +294,68 @@ pub(crate) fn tiny_blob() -> Vec<u8> {
     }
     .to_bytes()
     .to_vec();
-    // (operator, kernel, stride, padding, input, input2, output, weights, constants)
-    let plan: [(Operator, u8, u8, u8, u16, u16, u16, Vec<u8>, Vec<u8>); 7] = [
-        (
-            Operator::Conv2d,
-            3,
-            1,
-            1,
-            0,
-            NO_TENSOR,
-            1,
-            weights(18),
-            channels(2),
-        ),
-        (
-            Operator::DepthwiseConv2d,
-            3,
-            2,
-            1,
-            1,
-            NO_TENSOR,
-            2,
-            weights(18),
-            channels(2),
-        ),
-        (
-            Operator::PointwiseConv,
-            0,
-            0,
-            0,
-            2,
-            NO_TENSOR,
-            3,
-            weights(8),
-            channels(4),
-        ),
-        (
-            Operator::GlobalAveragePool,
-            0,
-            0,
-            0,
-            3,
-            NO_TENSOR,
-            4,
-            vec![],
-            vec![],
-        ),
-        (
-            Operator::Dense,
-            0,
-            0,
-            0,
-            4,
-            NO_TENSOR,
-            5,
-            weights(16),
-            channels(4),
-        ),
-        (Operator::Add, 0, 0, 0, 4, 5, 5, vec![], add),
-        (
-            Operator::L2Normalize,
-            0,
-            0,
-            0,
-            5,
-            NO_TENSOR,
-            6,
-            vec![],
-            vec![],
-        ),
+    let layer = |op: Operator, input: u16, output: u16| LayerRecord {
+        op: op as u8,
+        kernel: 0,
+        stride: 0,
+        padding: 0,
+        input,
+        input2: NO_TENSOR,
+        output,
+        scratch: NO_TENSOR,
+        act_min: -128,
+        act_max: 127,
+        weights_offset: 0,
+        weights_len: 0,
+        params_offset: 0,
+        params_len: 0,
+    };
+    let window = |record: LayerRecord, kernel: u8, stride: u8| LayerRecord {
+        kernel,
+        stride,
+        padding: 1,
+        ..record
+    };
+    // Each layer's record (offsets filled in below), its weights and its constants.
+    let plan: [LayerPlan; 7] = [
+        LayerPlan {
+            record: window(layer(Operator::Conv2d, 0, 1), 3, 1),
+            weights: weights(18),
+            params: channels(2),
+        },
+        LayerPlan {
+            record: window(layer(Operator::DepthwiseConv2d, 1, 2), 3, 2),
+            weights: weights(18),
+            params: channels(2),
+        },
+        LayerPlan {
+            record: layer(Operator::PointwiseConv, 2, 3),
+            weights: weights(8),
+            params: channels(4),
+        },
+        LayerPlan {
+            record: layer(Operator::GlobalAveragePool, 3, 4),
+            weights: vec![],
+            params: vec![],
+        },
+        LayerPlan {
+            record: layer(Operator::Dense, 4, 5),
+            weights: weights(16),
+            params: channels(4),
+        },
+        LayerPlan {
+            record: LayerRecord {
+                input2: 5,
+                ..layer(Operator::Add, 4, 5)
+            },
+            weights: vec![],
+            params: add,
+        },
+        LayerPlan {
+            record: layer(Operator::L2Normalize, 5, 6),
+            weights: vec![],
+            params: vec![],
+        },
     ];
     let mut section = Vec::new();
     let mut place = |bytes: &[u8]| -> (u32, u32) {
@@ -368,28 +368,17 @@ pub(crate) fn tiny_blob() -> Vec<u8> {
     };
     let layers: Vec<LayerRecord> = plan
         .iter()
-        .map(
-            |(op, kernel, stride, padding, input, input2, output, w, p)| {
-                let (weights_offset, weights_len) = place(w);
-                let (params_offset, params_len) = place(p);
-                LayerRecord {
-                    op: *op as u8,
-                    kernel: *kernel,
-                    stride: *stride,
-                    padding: *padding,
-                    input: *input,
-                    input2: *input2,
-                    output: *output,
-                    scratch: NO_TENSOR,
-                    act_min: -128,
-                    act_max: 127,
-                    weights_offset,
-                    weights_len,
-                    params_offset,
-                    params_len,
-                }
-            },
-        )
+        .map(|p| {
+            let (weights_offset, weights_len) = place(&p.weights);
+            let (params_offset, params_len) = place(&p.params);
+            LayerRecord {
+                weights_offset,
+                weights_len,
+                params_offset,
+                params_len,
+                ..p.record
+            }
+        })
         .collect();
     let tensors_offset = HEADER_LEN;
     let layers_offset = tensors_offset + tensors.len() * TENSOR_RECORD_LEN;
