@@ -225,6 +225,17 @@ impl Bench {
     ) -> (Stage, Duration, Option<Qemu>, Option<ClientError>) {
         let flash = dir.join("flash.img");
         std::fs::write(&flash, &self.images[image as usize]).expect("copy the image");
+        self.resume(dir, op, cut)
+    }
+
+    /// [`Bench::run`] on the flash file already in `dir` (e.g. a retry after a cut).
+    pub fn resume(
+        &self,
+        dir: &Path,
+        op: Operation,
+        cut: Option<u32>,
+    ) -> (Stage, Duration, Option<Qemu>, Option<ClientError>) {
+        let flash = dir.join("flash.img");
         let Ok((qemu, mut client)) = boot(&config(&self.elf, &flash, dir, cut)) else {
             return (Stage::BeforeOperation, Duration::ZERO, None, None);
         };

@@ -1,31 +1,44 @@
 //! Issue 14's power-cut campaign on the device in QEMU: enrolments, deletions and signed model
-//! updates cut at a random flash operation (`--cut-after N`, N drawn inside the operation's
-//! measured range, its first and last operation included) or by a SIGKILL of QEMU after a random
-//! wall delay while the operation is in flight (cuts between flash operations, mid-computation).
-//! After each cut an uncut restart on the same flash file must answer `Info`, serve a valid
-//! signed model (the old or the new, never neither; self-test passes; a probe's embedding is the
-//! host engine's for that blob), list every acknowledged template and nothing else (the
-//! in-flight enrolment absent or intact, the deleted id fully there or gone), each listed
-//! template intact (its `Verify` distance is the host's), and accept a follow-up enrolment.
+//! updates (version 1 → 2, written over the factory model's slot) on two prepared flash images
+//! (fresh; and a store worn so that the next template stored migrates the page holding the
+//! prepared ones, then erases it), cut three ways: `--cut-after N` with N drawn inside the
+//! operation's measured range of flash operations (its first and last included); a SIGKILL of
+//! QEMU after a random wall delay while the operation is in flight (cuts between flash
+//! operations, mid-computation); and a cut inside the operation followed by a retry on a boot
+//! cut after a random M flash operations (a cut during the restart's recovery).
+//! After each, an uncut restart on the same flash file must answer `Info`, serve a valid signed
+//! model (the old or the new, never neither; self-test passes; a probe's embedding is the host
+//! engine's for that blob), list every acknowledged template and nothing else (the in-flight
+//! enrolment absent or intact, the deleted id fully there or gone), each listed template intact
+//! (its `Verify` distance is the host's), and accept a follow-up enrolment.
 //!
-//! `FACEGATE_POWER_CUT_TRIALS=N` (default 24) sets the number of trials, split evenly over the
-//! three operations and the two cut methods; `FACEGATE_POWER_CUT_SEED=S` reproduces a run's
-//! cut points (the kill delays are reproduced, the instruction they land on is not).
+//! `FACEGATE_POWER_CUT_TRIALS=N` (default 36) sets the number of trials, split evenly over the
+//! two images, three operations and three methods; `FACEGATE_POWER_CUT_SEED=S` reproduces a
+//! run's cut points (the kill delays are reproduced, the instruction they land on is not).
 
 use facegate_e2e::power_cut::{
     Bench, OpRange, Operation, Prepared, Rng, Stage, OPERATIONS, PREPARED,
 };
+use facegate_shared::protocol::ErrorCode;
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-/// Default trials: 4 per operation and method.
-const DEFAULT_TRIALS: usize = 24;
+/// Default trials: 2 per prepared image, operation and method.
+const DEFAULT_TRIALS: usize = 36;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Method {
+    /// `--cut-after N` inside the operation.
     CutAfter,
+    /// SIGKILL after a random wall delay.
     Kill,
+    /// `--cut-after N` inside the operation, then the operation retried on a boot cut after a
+    /// random `M` flash operations (a cut during whatever recovery the restart does).
+    Retry,
 }
+
+const METHODS: [Method; 3] = [Method::CutAfter, Method::Kill, Method::Retry];
 
 fn env<T: std::str::FromStr>(name: &str) -> Option<T> {
     std::env::var(name).ok().and_then(|v| v.parse().ok())
@@ -45,6 +58,103 @@ fn cut_point(rng: &mut Rng, range: &OpRange, k: usize) -> u32 {
     n as u32
 }
 
+/// One trial, drawn before any runs (so a seed gives the same trials whichever are run).
+struct Plan {
+    image: Prepared,
+    op: Operation,
+    method: Method,
+    /// The `--cut-after` point (CutAfter, Retry).
+    cut: u32,
+    /// The retry's cut point (Retry).
+    retry_cut: u32,
+    /// The kill delay (Kill).
+    delay: Duration,
+}
+
+fn plan(
+    trials: usize,
+    rng: &mut Rng,
+    ranges: &BTreeMap<(Prepared, Operation), OpRange>,
+) -> Vec<Plan> {
+    let mut seen: BTreeMap<(Prepared, Operation, Method), usize> = BTreeMap::new();
+    (0..trials)
+        .map(|i| {
+            let (op, method) = (OPERATIONS[i % 3], METHODS[(i / 3) % 3]);
+            let image = PREPARED[(i / 9) % 2];
+            let range = &ranges[&(image, op)];
+            let k = seen.entry((image, op, method)).or_default();
+            *k += 1;
+            let mut p = Plan {
+                image,
+                op,
+                method,
+                cut: 0,
+                retry_cut: 0,
+                delay: Duration::ZERO,
+            };
+            match method {
+                Method::CutAfter => p.cut = cut_point(rng, range, *k - 1),
+                Method::Retry => {
+                    p.cut = cut_point(rng, range, *k + 1);
+                    p.retry_cut = rng.range(0, u64::from(range.end)) as u32;
+                }
+                Method::Kill => {
+                    p.delay = Duration::from_micros(rng.range(0, range.wall.as_micros() as u64))
+                }
+            }
+            p
+        })
+        .collect()
+}
+
+/// Runs the trial's cut(s); returns what was done, whether the device acknowledged the
+/// operation, and the problems seen before the restart.
+fn cut(bench: &Bench, dir: &Path, p: &Plan) -> (String, bool, Vec<String>) {
+    let mut problems = Vec::new();
+    let (what, stage, err) = match p.method {
+        Method::CutAfter | Method::Retry => {
+            let (stage, _, qemu, err) = bench.run(dir, p.image, p.op, Some(p.cut));
+            let mut qemu = qemu.expect("the boot before the operation is not cut");
+            let status = qemu.wait_timeout(Duration::from_secs(20));
+            let log = qemu.log();
+            if status.is_none_or(|s| s.success()) || !log.contains("simulated power cut") {
+                problems.push(format!("cut {} did not fire: {status:?} {log}", p.cut));
+            }
+            if stage == Stage::Acknowledged {
+                problems.push(format!("cut-after {} was acknowledged", p.cut));
+            }
+            if p.method == Method::CutAfter {
+                (format!("cut-after {}", p.cut), stage, err)
+            } else {
+                if let Some(code) = err.and_then(|e| e.device_code()) {
+                    problems.push(format!("cut-after {}: the device answered {code:?}", p.cut));
+                }
+                let (stage, _, _, err) = bench.resume(dir, p.op, Some(p.retry_cut));
+                // A retry told the work was done already is an acknowledgement too.
+                let done = match (p.op, err.as_ref().and_then(|e| e.device_code())) {
+                    (Operation::Enrol, Some(ErrorCode::DuplicateId))
+                    | (Operation::Delete, Some(ErrorCode::UnknownId)) => Stage::Acknowledged,
+                    _ => stage,
+                };
+                let err = err.filter(|_| done != Stage::Acknowledged);
+                (
+                    format!("cut-after {}, retry cut-after {}", p.cut, p.retry_cut),
+                    done,
+                    err,
+                )
+            }
+        }
+        Method::Kill => {
+            let (stage, err) = bench.run_killed(dir, p.image, p.op, p.delay);
+            (format!("kill at {:?}", p.delay), stage, err)
+        }
+    };
+    if let Some(code) = err.as_ref().and_then(|e| e.device_code()) {
+        problems.push(format!("the device answered {code:?}"));
+    }
+    (what, stage == Stage::Acknowledged, problems)
+}
+
 #[test]
 fn power_cuts_during_enrol_delete_and_model_update_lose_nothing_acknowledged() {
     let started = Instant::now();
@@ -54,6 +164,10 @@ fn power_cuts_during_enrol_delete_and_model_update_lose_nothing_acknowledged() {
             .map_or(1, |d| d.as_nanos() as u64)
     });
     let trials: usize = env("FACEGATE_POWER_CUT_TRIALS").unwrap_or(DEFAULT_TRIALS);
+    // FACEGATE_POWER_CUT_ONLY=3,17: run only those trials of the seed's plan.
+    let only: Option<Vec<usize>> = std::env::var("FACEGATE_POWER_CUT_ONLY")
+        .ok()
+        .map(|v| v.split(',').filter_map(|t| t.trim().parse().ok()).collect());
     println!("power_cut seed={seed} trials={trials} (FACEGATE_POWER_CUT_SEED={seed} reproduces)");
     let mut rng = Rng::new(seed);
     let work = tempfile::tempdir().unwrap();
@@ -79,55 +193,40 @@ fn power_cuts_during_enrol_delete_and_model_update_lose_nothing_acknowledged() {
     }
     println!("prepared and measured in {:?}", started.elapsed());
 
+    let plans = plan(trials, &mut rng, &ranges);
     let mut counts: BTreeMap<(Prepared, Operation, Method), [usize; 2]> = BTreeMap::new();
     let mut failures = Vec::new();
-    for i in 0..trials {
-        let op = OPERATIONS[i % 3];
-        let method = [Method::CutAfter, Method::Kill][(i / 3) % 2];
-        let image = PREPARED[(i / 6) % 2];
-        let range = &ranges[&(image, op)];
+    for (i, p) in plans.iter().enumerate() {
+        if only.as_ref().is_some_and(|o| !o.contains(&i)) {
+            continue;
+        }
         let dir = tempfile::tempdir_in(work.path()).unwrap();
-        let entry = counts.entry((image, op, method)).or_default();
-        let k = entry[0];
+        let (what, acked, mut problems) = cut(&bench, dir.path(), p);
+        let cut_image = std::fs::read(dir.path().join("flash.img")).unwrap();
+        let found = bench
+            .check_after(dir.path(), p.op, acked)
+            .unwrap_or_else(|why| {
+                problems.push(why);
+                String::new()
+            });
+        let line = format!("trial {i}: {:?} {:?} {what} acked={acked}", p.image, p.op);
+        let entry = counts.entry((p.image, p.op, p.method)).or_default();
         entry[0] += 1;
-        let (what, stage, err) = match method {
-            Method::CutAfter => {
-                let n = cut_point(&mut rng, range, k);
-                let (stage, _, qemu, err) = bench.run(dir.path(), image, op, Some(n));
-                let mut qemu = qemu.expect("the boot before the operation is not cut");
-                let status = qemu.wait_timeout(Duration::from_secs(20));
-                let log = qemu.log();
-                if status.is_none_or(|s| s.success()) || !log.contains("simulated power cut") {
-                    failures.push(format!("trial {i}: cut {n} did not fire: {status:?} {log}"));
-                }
-                (format!("cut-after {n}"), stage, err)
-            }
-            Method::Kill => {
-                let wall = range.wall.as_micros() as u64;
-                let delay = Duration::from_micros(rng.range(0, wall));
-                let (stage, err) = bench.run_killed(dir.path(), image, op, delay);
-                (format!("kill at {delay:?}"), stage, err)
-            }
-        };
-        let acked = stage == Stage::Acknowledged;
-        if method == Method::CutAfter && acked {
-            failures.push(format!("trial {i}: {op:?} {what} was acknowledged"));
+        if problems.is_empty() {
+            println!("{line}: ok, {found}");
+            continue;
         }
-        if let Some(e) = err.as_ref().and_then(|e| e.device_code()) {
-            failures.push(format!(
-                "trial {i}: {op:?} {what}: the device answered {e:?}"
-            ));
-        }
-        let result = bench.check_after(dir.path(), op, acked);
-        let line = format!("trial {i}: {image:?} {op:?} {what} acked={acked}");
-        match &result {
-            Ok(found) => println!("{line}: ok, {found}"),
-            Err(why) => {
-                counts.entry((image, op, method)).or_default()[1] += 1;
-                println!("{line}: FAILED {why}");
-                failures.push(format!("{line}: {why}"));
-            }
-        }
+        entry[1] += 1;
+        // The flash as the cut left it, for a post-mortem.
+        let keep = std::env::temp_dir().join(format!("facegate-power-cut-{seed}-{i}.img"));
+        let _ = std::fs::write(&keep, &cut_image);
+        let why = format!(
+            "{line}: FAILED {} (flash after the cut: {})",
+            problems.join("; "),
+            keep.display()
+        );
+        println!("{why}");
+        failures.push(why);
     }
     println!("| image | operation | method | trials | failures |");
     println!("| --- | --- | --- | --- | --- |");
