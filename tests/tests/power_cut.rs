@@ -4,8 +4,9 @@
 //! prepared ones, then erases it), cut three ways: `--cut-after N` with N drawn inside the
 //! operation's measured range of flash operations (its first and last included); a SIGKILL of
 //! QEMU after a random wall delay while the operation is in flight (cuts between flash
-//! operations, mid-computation); and a cut inside the operation followed by a retry on a boot
-//! cut after a random M flash operations (a cut during the restart's recovery).
+//! operations, mid-computation; up to 1.25 × the operation's wall time, so some land after its
+//! answer); and a cut inside the operation followed by a retry, on a boot cut after a random M
+//! flash operations (a cut during the restart's recovery) or, one time in three, uncut.
 //! After each, an uncut restart on the same flash file must answer `Info`, serve a valid signed
 //! model (the old or the new, never neither; self-test passes; a probe's embedding is the host
 //! engine's for that blob), list every acknowledged template and nothing else (the in-flight
@@ -65,8 +66,8 @@ struct Plan {
     method: Method,
     /// The `--cut-after` point (CutAfter, Retry).
     cut: u32,
-    /// The retry's cut point (Retry).
-    retry_cut: u32,
+    /// The retry's cut point (Retry; `None`: the retry runs uncut).
+    retry_cut: Option<u32>,
     /// The kill delay (Kill).
     delay: Duration,
 }
@@ -89,17 +90,21 @@ fn plan(
                 op,
                 method,
                 cut: 0,
-                retry_cut: 0,
+                retry_cut: None,
                 delay: Duration::ZERO,
             };
             match method {
                 Method::CutAfter => p.cut = cut_point(rng, range, *k - 1),
                 Method::Retry => {
                     p.cut = cut_point(rng, range, *k + 1);
-                    p.retry_cut = rng.range(0, u64::from(range.end)) as u32;
+                    // A third of the retries run whole: the operation then completes.
+                    p.retry_cut = (rng.next_u64() % 3 != 0)
+                        .then(|| rng.range(0, u64::from(range.end)) as u32);
                 }
                 Method::Kill => {
-                    p.delay = Duration::from_micros(rng.range(0, range.wall.as_micros() as u64))
+                    // Up to 1.25 × the uncut wall time: some kills land after the answer.
+                    let wall = range.wall.as_micros() as u64;
+                    p.delay = Duration::from_micros(rng.range(0, wall + wall / 4))
                 }
             }
             p
@@ -129,7 +134,10 @@ fn cut(bench: &Bench, dir: &Path, p: &Plan) -> (String, bool, Vec<String>) {
                 if let Some(code) = err.and_then(|e| e.device_code()) {
                     problems.push(format!("cut-after {}: the device answered {code:?}", p.cut));
                 }
-                let (stage, _, _, err) = bench.resume(dir, p.op, Some(p.retry_cut));
+                let (stage, _, _, err) = bench.resume(dir, p.op, p.retry_cut);
+                let retry = p
+                    .retry_cut
+                    .map_or("uncut".into(), |m| format!("cut-after {m}"));
                 // A retry told the work was done already is an acknowledgement too.
                 let done = match (p.op, err.as_ref().and_then(|e| e.device_code())) {
                     (Operation::Enrol, Some(ErrorCode::DuplicateId))
@@ -137,11 +145,7 @@ fn cut(bench: &Bench, dir: &Path, p: &Plan) -> (String, bool, Vec<String>) {
                     _ => stage,
                 };
                 let err = err.filter(|_| done != Stage::Acknowledged);
-                (
-                    format!("cut-after {}, retry cut-after {}", p.cut, p.retry_cut),
-                    done,
-                    err,
-                )
+                (format!("cut-after {}, retry {}", p.cut, retry), done, err)
             }
         }
         Method::Kill => {
