@@ -16,6 +16,7 @@
 
 pub mod blob;
 pub mod frame;
+pub mod nor;
 pub mod request;
 pub mod store;
 

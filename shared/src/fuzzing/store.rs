@@ -1,7 +1,7 @@
 //! Fuzz body: the template store ([`crate::device::store`]) over a corrupted flash image.
 //!
 //! The input is [`PARAMS`] bytes that choose a scenario, an id, a model tag and a template, then
-//! the image of a [`PAGES`]-page store (missing bytes are erased flash, `0xFF`). The body mounts
+//! the image of a [`PAGES`]-page store on small pages ([`super::nor`]; missing bytes are erased flash, `0xFF`). The body mounts
 //! (lists) the store as the device does at every call (there is no state in RAM), runs one
 //! scenario, and checks:
 //!
@@ -15,14 +15,15 @@
 //! Writes may fail on a corrupt image (`StoreError`: the device answers `Storage`); what they
 //! must not do is lose or invent data they acknowledged.
 
-use crate::device::mem_flash::{MemFlash, ERASE_SIZE};
+use super::nor::{SmallPageFlash, PAGE};
 use crate::device::store::{self, Counter, StoreError, Template};
 use crate::protocol::{IdPage, EMBEDDING_MAX, ID_MAX, LIST_PAGE};
 
-/// Pages of the fuzzed store (the map's minimum is two).
-pub const PAGES: usize = 2;
-/// Bytes of the fuzzed store.
-pub const IMAGE_LEN: usize = PAGES * ERASE_SIZE;
+/// Pages of the fuzzed store (the map's minimum is two): room for about nine templates and
+/// the map's spare page.
+pub const PAGES: usize = 4;
+/// Bytes of the fuzzed store ([`PAGES`] pages of [`PAGE`] bytes: see [`super::nor`]).
+pub const IMAGE_LEN: usize = PAGES * PAGE;
 /// Bytes before the image: id, tag, template length, template seed.
 pub const PARAMS: usize = 4;
 
@@ -50,7 +51,7 @@ pub fn store(data: &[u8]) {
     let mut mem = [0xFFu8; IMAGE_LEN];
     let n = image.len().min(IMAGE_LEN);
     mem[..n].copy_from_slice(&image[..n]);
-    let mut flash = MemFlash::new(&mut mem, None);
+    let mut flash = SmallPageFlash::new(&mut mem);
 
     let listed = store::list(&mut flash, 0);
     if let Ok(page) = &listed {
@@ -95,7 +96,7 @@ pub fn store(data: &[u8]) {
 }
 
 /// As the device enrols: an existing id is deleted first; an acknowledged insert reads back.
-fn insert_reads_back(flash: &mut MemFlash<'_>, id: &str, tag: u8, len: u8, seed: u8) {
+fn insert_reads_back(flash: &mut SmallPageFlash<'_>, id: &str, tag: u8, len: u8, seed: u8) {
     let tag = [tag; store::TAG_LEN];
     let len = 1 + usize::from(len) % EMBEDDING_MAX;
     let mut values = [0i8; EMBEDDING_MAX];
@@ -125,7 +126,7 @@ fn insert_reads_back(flash: &mut MemFlash<'_>, id: &str, tag: u8, len: u8, seed:
 }
 
 /// Every read the device does at start and for `List`, `Info`, `Verify` and `Identify`.
-fn read_everything(flash: &mut MemFlash<'_>, listed: Result<IdPage, StoreError>) {
+fn read_everything(flash: &mut SmallPageFlash<'_>, listed: Result<IdPage, StoreError>) {
     let counted = store::count(flash);
     match (&listed, counted) {
         (Ok(page), Ok(count)) => assert_eq!(page.total, count, "list and count agree"),
