@@ -3,6 +3,7 @@
 //! One module per pipeline stage, as in burn's examples; the `facegate` binary is a thin CLI over
 //! these.
 
+pub mod atomic;
 pub mod backend;
 pub mod commands;
 pub mod data;

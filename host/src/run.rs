@@ -157,14 +157,20 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> RunError + '_ {
     }
 }
 
-/// Writes `bytes` to `path` through a temporary file and a rename.
+/// Writes `bytes` to `path` whole or not at all ([`crate::atomic::write`]).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), RunError> {
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp).map_err(io(&tmp))?;
-    f.write_all(bytes)
-        .and_then(|_| f.sync_all())
-        .map_err(io(&tmp))?;
-    std::fs::rename(&tmp, path).map_err(io(path))
+    crate::atomic::write(path, bytes).map_err(io(path))
+}
+
+fn io_at(path: PathBuf, source: std::io::Error) -> RunError {
+    RunError::Io { path, source }
+}
+
+fn weights_error(path: &Path, e: impl std::fmt::Display) -> RunError {
+    RunError::Weights {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    }
 }
 
 /// `git describe --always --dirty` of the working directory's repository, or "unknown".
@@ -284,17 +290,18 @@ impl RunDir {
     }
 
     fn save_weights(&self, model: &Embedder, path: &Path) -> Result<(), RunError> {
-        let tmp = path.with_extension("tmp");
         // `valid()` merges BatchNorm's pending running-statistics update (burn's RunningState
         // lags one update behind until synced); saving the module as-is would lose it.
-        model
-            .valid()
-            .save_file(&tmp)
-            .map_err(|e| RunError::Weights {
-                path: tmp.clone(),
-                message: e.to_string(),
-            })?;
-        std::fs::rename(&tmp, path).map_err(io(path))
+        crate::atomic::replace_with(
+            path,
+            |tmp| {
+                model
+                    .valid()
+                    .save_file(tmp)
+                    .map_err(|e| weights_error(tmp, e))
+            },
+            io_at,
+        )
     }
 
     /// Saves model and optimiser for `ckpt`, then points `checkpoint.json` at them.
@@ -310,12 +317,11 @@ impl RunDir {
         let ids = serde_json::to_vec(&param_ids(model)).expect("ids serialise");
         write_atomic(&dir.join(PARAM_IDS_JSON), &ids)?;
         let opt = dir.join("optimizer.bpk");
-        let tmp = opt.with_extension("tmp");
-        optim.save(&tmp).map_err(|e| RunError::Weights {
-            path: tmp.clone(),
-            message: e.to_string(),
-        })?;
-        std::fs::rename(&tmp, &opt).map_err(io(&opt))?;
+        crate::atomic::replace_with(
+            &opt,
+            |tmp| optim.save(tmp).map_err(|e| weights_error(tmp, e)),
+            io_at,
+        )?;
         let previous = self.load_checkpoint().ok().flatten();
         self.write_json("checkpoint.json", ckpt)?;
         if let Some(prev) = previous.filter(|p| p.epoch != ckpt.epoch) {

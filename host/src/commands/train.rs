@@ -153,9 +153,23 @@ pub fn run(args: TrainArgs) -> Result<()> {
         }
         None => dataset,
     };
+    let images = TrainImages {
+        pixels: dataset.all_pixels(),
+        side: dataset.side(),
+        people: dataset.images_by_person(),
+    };
+    // Checked before the run folder exists: a dataset that cannot be trained on leaves nothing.
+    let steps_per_epoch = training::steps_per_epoch(&cfg, &images).with_context(|| {
+        format!(
+            "dataset {} cannot be trained on ({})",
+            dataset.root().display(),
+            dataset.summary()
+        )
+    })?;
     let run = RunDir::create(&args.out, args.resume)?;
-    cfg.save(run.path().join("config.json"))
-        .context("writing config.json")?;
+    let config_json = run.path().join("config.json");
+    crate::atomic::replace_with(&config_json, |tmp| cfg.save(tmp), |_, e| e)
+        .with_context(|| format!("writing {}", config_json.display()))?;
     let names: Vec<String> = dataset.people().iter().map(|p| p.name.clone()).collect();
     run.write_people(&names)?;
     run.write_json(
@@ -171,12 +185,6 @@ pub fn run(args: TrainArgs) -> Result<()> {
             seed: cfg.seed,
         },
     )?;
-    let images = TrainImages {
-        pixels: dataset.all_pixels(),
-        side: dataset.side(),
-        people: dataset.images_by_person(),
-    };
-    let steps_per_epoch = training::steps_per_epoch(&cfg, &images)?;
     let total = (steps_per_epoch * cfg.epochs) as u64;
     eprintln!(
         "{} epochs × {steps_per_epoch} steps of {}×{} images, {:?} loss, {:?} miner, on {:?}",
@@ -216,7 +224,12 @@ pub fn run(args: TrainArgs) -> Result<()> {
     run.write_json("summary.json", &summary)?;
     let rows: Vec<TrainLogRow> = run.log();
     if !rows.is_empty() {
-        plot_training(&run.path().join("training.png"), &rows, "Training")?;
+        let png = run.path().join("training.png");
+        crate::atomic::replace_with(
+            &png,
+            |tmp| plot_training(tmp, &rows, "Training").map_err(anyhow::Error::from),
+            |path, e| anyhow::Error::new(e).context(format!("writing {}", path.display())),
+        )?;
     }
     eprintln!(
         "done: {} steps, final loss {:.4}, {:.0} images/s; weights in {}",

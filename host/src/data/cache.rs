@@ -20,9 +20,8 @@
 
 use std::ffi::OsString;
 use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::path::{Component, Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use sha2::{Digest, Sha256};
 
@@ -287,7 +286,7 @@ pub fn read(path: &Path, expected: &Fingerprint, side: usize) -> Result<DecodedF
     decode(&bytes, expected, side)
 }
 
-/// Writes a cache file atomically: a temporary file in the same folder, synced, then renamed.
+/// Writes a cache file whole or not at all ([`crate::atomic::write`]).
 pub fn write(
     path: &Path,
     fingerprint: &Fingerprint,
@@ -300,20 +299,5 @@ pub fn write(
     if let Some(dir) = path.parent() {
         fs::create_dir_all(dir).map_err(io_err)?;
     }
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    let mut temp = path.as_os_str().to_owned();
-    temp.push(format!(".{}-{nanos}.partial", std::process::id()));
-    let temp = PathBuf::from(temp);
-    let result = (|| {
-        let mut file = fs::File::create(&temp)?;
-        file.write_all(&encode(fingerprint, images))?;
-        file.sync_all()?;
-        fs::rename(&temp, path)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&temp);
-    }
-    result.map_err(io_err)
+    crate::atomic::write(path, &encode(fingerprint, images)).map_err(io_err)
 }

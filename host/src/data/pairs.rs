@@ -29,6 +29,15 @@ pub enum PairsError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// A pairs file read from disk is malformed: the file and what was wrong in it.
+    #[error("{}: {error}", path.display())]
+    Malformed {
+        /// The file.
+        path: PathBuf,
+        /// What was wrong ([`PairsError::Empty`], [`PairsError::Line`] or
+        /// [`PairsError::TooFewPairs`]).
+        error: Box<PairsError>,
+    },
     /// The file has no header line.
     #[error("pairs file is empty: expected a header `N` (View 1) or `folds N` (View 2)")]
     Empty,
@@ -174,7 +183,10 @@ impl PairsFile {
             path: path.to_path_buf(),
             source,
         })?;
-        Self::parse(&text)
+        Self::parse(&text).map_err(|error| PairsError::Malformed {
+            path: path.to_path_buf(),
+            error: Box::new(error),
+        })
     }
 
     /// Parses the text of a View 1 or View 2 pairs file.
@@ -274,23 +286,52 @@ impl PairsFile {
     /// Each pair's two indices in `dataset`; the first image that is missing (or failed to
     /// decode) is an error.
     pub fn resolve_in(&self, dataset: &Dataset) -> Result<Vec<(usize, usize)>, PairsError> {
-        self.resolve_with(|image| dataset.find(image), "not among the decoded images")
+        self.resolve_with(
+            |image| dataset.find(image),
+            |image| {
+                let stem = image.file_stem();
+                let failed = dataset.failures().iter().find(|f| {
+                    f.path.file_stem().and_then(|s| s.to_str()) == Some(stem.as_str())
+                        && f.path
+                            .parent()
+                            .and_then(|d| d.file_name())
+                            .and_then(|d| d.to_str())
+                            == Some(image.person.as_str())
+                });
+                match failed {
+                    Some(f) => format!("{} was skipped: {}", f.path.display(), f.reason),
+                    None => format!(
+                        "no image {}/{stem}.* among the dataset's files",
+                        image.person
+                    ),
+                }
+            },
+        )
     }
 
     /// Each pair's two indices in [`Scan::files`].
     pub fn resolve_in_scan(&self, scan: &Scan) -> Result<Vec<(usize, usize)>, PairsError> {
-        self.resolve_with(|image| scan.find(image), "not among the scanned files")
+        self.resolve_with(
+            |image| scan.find(image),
+            |image| {
+                format!(
+                    "no image {}/{}.* among the scanned files",
+                    image.person,
+                    image.file_stem()
+                )
+            },
+        )
     }
 
     fn resolve_with(
         &self,
         find: impl Fn(&ImageRef) -> Option<usize>,
-        reason: &str,
+        reason: impl Fn(&ImageRef) -> String,
     ) -> Result<Vec<(usize, usize)>, PairsError> {
         let one = |image: &ImageRef| {
             find(image).ok_or_else(|| PairsError::Unresolved {
                 image: image.clone(),
-                reason: reason.to_owned(),
+                reason: reason(image),
             })
         };
         self.pairs

@@ -136,6 +136,29 @@ fn malformed_files_name_the_line_and_the_fault() {
 }
 
 #[test]
+fn a_malformed_file_on_disk_is_named_with_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pairsDevTest.txt");
+    std::fs::write(&path, "1\nalice\t1\t2\nalice\t1\tbob\n").unwrap();
+    let err = PairsFile::read(&path).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.starts_with(&format!("{}: line 3: ", path.display())),
+        "{text}"
+    );
+    assert!(matches!(
+        &err,
+        PairsError::Malformed { error, .. } if matches!(**error, PairsError::Line { line: 3, .. })
+    ));
+    std::fs::write(&path, "").unwrap();
+    let text = PairsFile::read(&path).unwrap_err().to_string();
+    assert!(
+        text.starts_with(&format!("{}: pairs file is empty", path.display())),
+        "{text}"
+    );
+}
+
+#[test]
 fn images_resolve_to_files_and_dataset_indices() {
     let dir = tempfile::tempdir().unwrap();
     write_small_dataset(dir.path());
