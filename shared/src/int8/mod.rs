@@ -62,9 +62,15 @@ impl Shape {
         }
     }
 
-    /// Number of elements (`u16³` always fits `usize` on 32- and 64-bit targets).
+    /// Number of elements, saturated at `usize::MAX`: `u16³` (up to 2⁴⁸) does not fit a 32-bit
+    /// `usize`, and a wrapped product would let a hostile blob's shape pass the arena checks.
     pub const fn len(&self) -> usize {
-        self.height as usize * self.width as usize * self.channels as usize
+        let n = self.height as u64 * self.width as u64 * self.channels as u64;
+        if n as usize as u64 == n {
+            n as usize
+        } else {
+            usize::MAX
+        }
     }
 
     /// Whether the tensor has no elements.
