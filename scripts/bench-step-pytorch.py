@@ -34,10 +34,12 @@ try:
     import torch.nn as nn
     import torch.nn.functional as F
 except ImportError:
-    sys.exit(
+    print(
         "bench-step-pytorch: torch is not installed (it is optional); "
-        "install it with `pip install torch pytorch-metric-learning`"
+        "install it with `pip install torch pytorch-metric-learning`",
+        file=sys.stderr,
     )
+    sys.exit(2)
 
 # facegate's `EmbedderConfig::default_device` and `model.num_params()` for it.
 BLOCKS = [(64, 2), (64, 1), (64, 1), (128, 2), (128, 1), (128, 1), (256, 2)]
