@@ -101,9 +101,9 @@ impl PowerCut {
 }
 
 /// One partition of the simulated chip over caller-owned memory (its length must be a multiple of
-/// [`ERASE_SIZE`]).
+/// the erase page, `PAGE` bytes: [`ERASE_SIZE`] unless said otherwise).
 #[derive(Debug)]
-pub struct MemFlash<'a> {
+pub struct MemFlash<'a, const PAGE: usize = ERASE_SIZE> {
     mem: &'a mut [u8],
     power: Option<&'a PowerCut>,
 }
@@ -111,6 +111,14 @@ pub struct MemFlash<'a> {
 impl<'a> MemFlash<'a> {
     /// A partition over `mem` (its current bytes are the flash's contents), powered by `power`.
     pub fn new(mem: &'a mut [u8], power: Option<&'a PowerCut>) -> Self {
+        Self::with_page_size(mem, power)
+    }
+}
+
+impl<'a, const PAGE: usize> MemFlash<'a, PAGE> {
+    /// The same over `PAGE`-byte erase pages (the store is generic over its flash's geometry:
+    /// the store fuzz target uses small pages, so a short input is a whole multi-page store).
+    pub fn with_page_size(mem: &'a mut [u8], power: Option<&'a PowerCut>) -> Self {
         Self { mem, power }
     }
 
@@ -119,11 +127,11 @@ impl<'a> MemFlash<'a> {
     }
 }
 
-impl ErrorType for MemFlash<'_> {
+impl<const PAGE: usize> ErrorType for MemFlash<'_, PAGE> {
     type Error = MemFlashError;
 }
 
-impl ReadNorFlash for MemFlash<'_> {
+impl<const PAGE: usize> ReadNorFlash for MemFlash<'_, PAGE> {
     const READ_SIZE: usize = 1;
 
     fn read(&mut self, offset: u32, bytes: &mut [u8]) -> Result<(), MemFlashError> {
@@ -138,15 +146,15 @@ impl ReadNorFlash for MemFlash<'_> {
     }
 }
 
-impl NorFlash for MemFlash<'_> {
+impl<const PAGE: usize> NorFlash for MemFlash<'_, PAGE> {
     const WRITE_SIZE: usize = WRITE_SIZE;
-    const ERASE_SIZE: usize = ERASE_SIZE;
+    const ERASE_SIZE: usize = PAGE;
 
     fn erase(&mut self, from: u32, to: u32) -> Result<(), MemFlashError> {
         check_erase(self, from, to).map_err(MemFlashError::Refused)?;
-        for page in (from as usize..to as usize).step_by(ERASE_SIZE) {
+        for page in (from as usize..to as usize).step_by(PAGE) {
             self.spend()?;
-            self.mem[page..page + ERASE_SIZE].fill(0xFF);
+            self.mem[page..page + PAGE].fill(0xFF);
         }
         Ok(())
     }
@@ -165,9 +173,9 @@ impl NorFlash for MemFlash<'_> {
     }
 }
 
-impl MultiwriteNorFlash for MemFlash<'_> {}
+impl<const PAGE: usize> MultiwriteNorFlash for MemFlash<'_, PAGE> {}
 
-impl Partition for MemFlash<'_> {
+impl<const PAGE: usize> Partition for MemFlash<'_, PAGE> {
     fn mapped(&self) -> &[u8] {
         self.mem
     }

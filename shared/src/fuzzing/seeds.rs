@@ -2,7 +2,7 @@
 //! messages, a tiny valid model blob and prefixes of the released one, store images after a
 //! few writes. `tests::write_seed_corpora` writes them to `shared/fuzz/seeds/`.
 
-use super::nor::SmallPageFlash;
+use super::nor::{small_page_flash, SmallPageFlash};
 use crate::blob::crc32::crc32;
 use crate::blob::{
     Header, LayerRecord, Model, Operator, TensorRecord, CRC_LEN, DISTANCE_SQUARED_L2, HEADER_LEN,
@@ -468,7 +468,7 @@ pub(crate) fn store_seeds() -> Vec<Seed> {
     use super::store::IMAGE_LEN;
     let image = |steps: &dyn Fn(&mut SmallPageFlash<'_>)| -> Vec<u8> {
         let mut mem = vec![0xFFu8; IMAGE_LEN];
-        steps(&mut SmallPageFlash::new(&mut mem));
+        steps(&mut small_page_flash(&mut mem));
         mem
     };
     let template: Vec<i8> = (0..128).map(|i| (i * 5) as i8).collect();

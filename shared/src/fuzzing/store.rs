@@ -15,7 +15,7 @@
 //! Writes may fail on a corrupt image (`StoreError`: the device answers `Storage`); what they
 //! must not do is lose or invent data they acknowledged.
 
-use super::nor::{SmallPageFlash, PAGE};
+use super::nor::{small_page_flash, SmallPageFlash, PAGE};
 use crate::device::store::{self, Counter, StoreError, Template};
 use crate::protocol::{IdPage, EMBEDDING_MAX, ID_MAX, LIST_PAGE};
 
@@ -51,7 +51,7 @@ pub fn store(data: &[u8]) {
     let mut mem = [0xFFu8; IMAGE_LEN];
     let n = image.len().min(IMAGE_LEN);
     mem[..n].copy_from_slice(&image[..n]);
-    let mut flash = SmallPageFlash::new(&mut mem);
+    let mut flash = small_page_flash(&mut mem);
 
     let listed = store::list(&mut flash, 0);
     if let Ok(page) = &listed {

@@ -101,7 +101,7 @@ fn the_seeds_are_valid_inputs() {
     for s in seeds::store_seeds() {
         let mut mem = s.bytes[store::PARAMS..].to_vec();
         assert_eq!(mem.len(), store::IMAGE_LEN);
-        let mut flash = super::nor::SmallPageFlash::new(&mut mem);
+        let mut flash = super::nor::small_page_flash(&mut mem);
         let count = crate::device::store::count(&mut flash).unwrap();
         let want = match s.name.split('-').next() {
             Some("erased") => 0,
