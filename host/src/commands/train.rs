@@ -167,9 +167,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         )
     })?;
     let run = RunDir::create(&args.out, args.resume)?;
-    let config_json = run.path().join("config.json");
-    crate::atomic::replace_with(&config_json, |tmp| cfg.save(tmp), |_, e| e)
-        .with_context(|| format!("writing {}", config_json.display()))?;
+    run.write_json("config.json", &cfg)?;
     let names: Vec<String> = dataset.people().iter().map(|p| p.name.clone()).collect();
     run.write_people(&names)?;
     run.write_json(
@@ -224,12 +222,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     run.write_json("summary.json", &summary)?;
     let rows: Vec<TrainLogRow> = run.log();
     if !rows.is_empty() {
-        let png = run.path().join("training.png");
-        crate::atomic::replace_with(
-            &png,
-            |tmp| plot_training(tmp, &rows, "Training").map_err(anyhow::Error::from),
-            |path, e| anyhow::Error::new(e).context(format!("writing {}", path.display())),
-        )?;
+        plot_training(&run.path().join("training.png"), &rows, "Training")?;
     }
     eprintln!(
         "done: {} steps, final loss {:.4}, {:.0} images/s; weights in {}",

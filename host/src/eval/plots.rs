@@ -37,6 +37,26 @@ pub enum PlotError {
     /// plotters failed (drawing or writing the PNG).
     #[error("drawing failed: {0}")]
     Draw(String),
+    /// The finished PNG could not be synced or renamed into place.
+    #[error("{path}: {message}")]
+    Io {
+        /// The plot's file.
+        path: std::path::PathBuf,
+        /// The I/O error.
+        message: String,
+    },
+}
+
+/// Draws into a temporary file beside `path`, renamed to `path` when complete
+/// ([`crate::atomic::replace_with`]): a plot is written whole or not at all.
+fn write_whole(
+    path: &Path,
+    draw: impl FnOnce(&Path) -> Result<(), PlotError>,
+) -> Result<(), PlotError> {
+    crate::atomic::replace_with(path, draw, |path, e| PlotError::Io {
+        path,
+        message: e.to_string(),
+    })
 }
 
 /// The legend every plot draws: boxed, half-transparent white, at `position`.
@@ -139,8 +159,18 @@ fn label_font() -> TextStyle<'static> {
 }
 
 /// ROC curve, TAR against FAR on a log axis (FAR 0 is drawn at the axis' left edge), with the
-/// given operating points and the EER marked.
+/// given operating points and the EER marked; written whole or not at all.
 pub fn plot_roc(
+    path: &Path,
+    roc: &Roc,
+    marks: &[OperatingPoint],
+    eer: Option<Eer>,
+    title: &str,
+) -> Result<(), PlotError> {
+    write_whole(path, |tmp| draw_roc(tmp, roc, marks, eer, title))
+}
+
+fn draw_roc(
     path: &Path,
     roc: &Roc,
     marks: &[OperatingPoint],
@@ -213,8 +243,21 @@ pub fn plot_roc(
 }
 
 /// Histograms of same-person and different-person distances (each normalised to its own class
-/// total), with `threshold` as a vertical line. Non-finite distances are left out.
+/// total), with `threshold` as a vertical line. Non-finite distances are left out. Written whole
+/// or not at all.
 pub fn plot_histogram(
+    path: &Path,
+    pairs: &[ScoredPair],
+    threshold: f32,
+    bins: usize,
+    title: &str,
+) -> Result<(), PlotError> {
+    write_whole(path, |tmp| {
+        draw_histogram(tmp, pairs, threshold, bins, title)
+    })
+}
+
+fn draw_histogram(
     path: &Path,
     pairs: &[ScoredPair],
     threshold: f32,
@@ -358,8 +401,13 @@ fn training_panel(
 }
 
 /// Training curves, three panels against step: loss; active fraction; mean anchor–positive and
-/// anchor–negative distances. Non-finite values are left out of the lines.
+/// anchor–negative distances. Non-finite values are left out of the lines. Written whole or not
+/// at all.
 pub fn plot_training(path: &Path, rows: &[TrainLogRow], title: &str) -> Result<(), PlotError> {
+    write_whole(path, |tmp| draw_training(tmp, rows, title))
+}
+
+fn draw_training(path: &Path, rows: &[TrainLogRow], title: &str) -> Result<(), PlotError> {
     if rows.is_empty() {
         return Err(PlotError::NoData("empty training log"));
     }

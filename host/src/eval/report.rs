@@ -260,18 +260,6 @@ fn write_file(path: PathBuf, contents: &str) -> Result<PathBuf, ReportError> {
     }
 }
 
-/// Draws a plot whole or not at all: into a temporary file, renamed to `path` when complete.
-fn write_plot(
-    path: &Path,
-    draw: impl FnOnce(&Path) -> Result<(), PlotError>,
-) -> Result<(), ReportError> {
-    crate::atomic::replace_with(
-        path,
-        |tmp| draw(tmp).map_err(ReportError::from),
-        |path, source| ReportError::Io { path, source },
-    )
-}
-
 /// Writes `report.json`, `report.md` and the PNG plots into `dir` (created if missing); returns
 /// the paths written. The ROC and histogram need `plots.pairs` (skipped when empty), the
 /// training plot `plots.training` (skipped when empty).
@@ -294,22 +282,18 @@ pub fn write_report(
         };
         let title = format!("ROC — AUC {:.4}, EER {}", report.auc, percent(report.eer));
         let path = dir.join(ROC_PNG);
-        write_plot(&path, |tmp| {
-            plot_roc(tmp, &roc, &report.tar_at_far, Some(eer), &title)
-        })?;
+        plot_roc(&path, &roc, &report.tar_at_far, Some(eer), &title)?;
         written.push(path);
         images.push(("ROC curve", ROC_PNG));
         let path = dir.join(DISTANCES_PNG);
         let title = format!("Pair distances ({})", report.distance);
-        write_plot(&path, |tmp| {
-            plot_histogram(tmp, plots.pairs, report.threshold, HISTOGRAM_BINS, &title)
-        })?;
+        plot_histogram(&path, plots.pairs, report.threshold, HISTOGRAM_BINS, &title)?;
         written.push(path);
         images.push(("Same and different pair distances", DISTANCES_PNG));
     }
     if !plots.training.is_empty() {
         let path = dir.join(TRAINING_PNG);
-        write_plot(&path, |tmp| plot_training(tmp, plots.training, "Training"))?;
+        plot_training(&path, plots.training, "Training")?;
         written.push(path);
         images.push(("Training curves", TRAINING_PNG));
     }
