@@ -17,6 +17,7 @@ pub mod mining;
 pub mod model;
 pub mod offline_mining;
 pub mod onnx;
+pub mod ops;
 pub mod quantize;
 pub mod run;
 pub mod sampler;

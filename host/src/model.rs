@@ -152,9 +152,50 @@ impl ConvBn {
         }
     }
 
-    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.bn.forward(self.conv.forward(x))
+    /// `relu(bn(conv(x)) + residual)`, the add only when `residual` is given.
+    fn forward_relu(&self, x: Tensor<4>, residual: Option<Tensor<4>>) -> Tensor<4> {
+        let y = if is_depthwise3x3(&self.conv) && crate::ops::runs_local_ops(&x.device()) {
+            // Depthwise layers and the one-channel stem: the local op, whose gradients are
+            // one pass each instead of burn's transposed grouped convolution (ops/).
+            crate::ops::depthwise3x3_op::depthwise3x3(
+                x,
+                self.conv.weight.val(),
+                self.conv.stride[0],
+            )
+        } else if is_pointwise(&self.conv) && crate::ops::runs_local_ops(&x.device()) {
+            // 1×1: per-image matrix products, whose gradients are matrix products too
+            // (burn's conv2d path adds im2col-style layout copies around the same GEMMs).
+            crate::ops::pointwise_op::pointwise(x, self.conv.weight.val())
+        } else {
+            self.conv.forward(x)
+        };
+        // BatchNorm, the add and the ReLU in one local operation (ops/batch_norm_op.rs).
+        crate::ops::batch_norm_op::batch_norm_forward(&self.bn, y, residual, true)
     }
+}
+
+/// Whether a convolution is a plain 1×1: stride 1, no padding, one group, no bias.
+fn is_pointwise(conv: &Conv2d) -> bool {
+    let [_, _, kh, kw] = conv.weight.dims();
+    [kh, kw] == [1, 1]
+        && conv.bias.is_none()
+        && conv.stride == [1, 1]
+        && conv.groups == 1
+        && conv.padding == PaddingConfig2d::Explicit(0, 0, 0, 0)
+}
+
+/// Whether a convolution is what [`crate::ops::depthwise3x3_op::depthwise3x3`] computes: 3×3,
+/// padding 1, equal strides of 1 or 2, no dilation, no bias, one input channel per group.
+fn is_depthwise3x3(conv: &Conv2d) -> bool {
+    let [c_out, c_in_per_group, kh, kw] = conv.weight.dims();
+    c_in_per_group == 1
+        && [kh, kw] == [3, 3]
+        && conv.bias.is_none()
+        && conv.stride[0] == conv.stride[1]
+        && matches!(conv.stride[0], 1 | 2)
+        && conv.dilation == [1, 1]
+        && conv.padding == PaddingConfig2d::Explicit(1, 1, 1, 1)
+        && c_out % conv.groups == 0
 }
 
 /// Depthwise 3×3 + BN + ReLU, pointwise 1×1 + BN + ReLU, plus the input when shapes match.
@@ -177,11 +218,9 @@ impl SeparableBlock {
         }
     }
 
-    fn forward(&self, x: Tensor<4>, relu: &Relu) -> Tensor<4> {
-        let y = relu.forward(self.depthwise.forward(x.clone()));
-        let y = self.pointwise.forward(y);
-        let y = if self.residual { y + x } else { y };
-        relu.forward(y)
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let y = self.depthwise.forward_relu(x.clone(), None);
+        self.pointwise.forward_relu(y, self.residual.then_some(x))
     }
 }
 
@@ -198,15 +237,17 @@ pub struct Embedder {
     pub blocks: Vec<SeparableBlock>,
     /// Linear projection of the pooled features to the embedding.
     pub projection: Linear,
+    /// The activation after every BatchNorm (applied inside [`ConvBn`]'s fused operation; kept
+    /// as a field so saved records keep their layout).
     relu: Relu,
 }
 
 impl Embedder {
     /// Unnormalised embeddings (the projection's output).
     pub fn forward_raw(&self, images: Tensor<4>) -> Tensor<2> {
-        let mut x = self.relu.forward(self.stem.forward(images));
+        let mut x = self.stem.forward_relu(images, None);
         for block in &self.blocks {
-            x = block.forward(x, &self.relu);
+            x = block.forward(x);
         }
         // Global average pooling: [b, c, h, w] → [b, c].
         let pooled = x.mean_dim(3).mean_dim(2).flatten::<2>(1, 3);

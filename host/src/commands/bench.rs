@@ -73,18 +73,30 @@ fn bench_step(compute: ComputeDevice, repeat: usize) -> Result<()> {
     let mut optim = cfg.build_optimizer();
     let mut sampler = crate::sampler::PkSampler::new(&images.people, cfg.batch, 1)?;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+    // Whole steps, and the same steps split into phases (flex and ndarray run each op when it
+    // is called, so a phase's time is its own; the forward's time includes the autodiff graph).
     let mut samples = Vec::new();
+    let mut phases: [Vec<f64>; 5] = Default::default();
     for i in 0..repeat + 3 {
         let batch = sampler.next_batch();
         let started = Instant::now();
         let x = batch_tensor(&images, &batch.indices, &cfg.augment, &mut rng, &device)?;
-        let (loss, _, _) = batch_loss(&cfg, model.forward(x), &batch.labels, i as u64, None);
+        let t_batch = started.elapsed().as_secs_f64();
+        let embeddings = model.forward(x);
+        let t_forward = started.elapsed().as_secs_f64();
+        let (loss, _, _) = batch_loss(&cfg, embeddings, &batch.labels, i as u64, None);
         let _ = to_f32(loss.clone());
+        let t_loss = started.elapsed().as_secs_f64();
         let grads = GradientsParams::from_grads(loss.backward(), &model);
+        let t_backward = started.elapsed().as_secs_f64();
         model = optim.step(1e-3, model, grads);
         let elapsed = started.elapsed().as_secs_f64();
         if i >= 3 {
             samples.push(elapsed);
+            let ends = [t_batch, t_forward, t_loss, t_backward, elapsed];
+            for (k, phase) in phases.iter_mut().enumerate() {
+                phase.push(ends[k] - if k == 0 { 0.0 } else { ends[k - 1] });
+            }
         }
     }
     let b = cfg.batch.people_per_batch * cfg.batch.images_per_person;
@@ -94,6 +106,19 @@ fn bench_step(compute: ComputeDevice, repeat: usize) -> Result<()> {
         b as f64 / ms * 1e3,
         rayon::current_num_threads()
     );
+    let names = [
+        "batch (augment + tensor)",
+        "forward",
+        "mining + loss + read-back",
+        "backward",
+        "Adam",
+    ];
+    let split: Vec<String> = names
+        .iter()
+        .zip(phases)
+        .map(|(name, samples)| format!("{name} {:.1}", median_ms(samples)))
+        .collect();
+    println!("  phases, median ms: {}", split.join(", "));
     Ok(())
 }
 

@@ -1,0 +1,25 @@
+//! Local burn operations that the CPU backends run slowly, each with its own forward and
+//! backward kernels (BENCHMARKS.md, "Training step vs PyTorch").
+//!
+//! - [`depthwise3x3_op::depthwise3x3`]: the depthwise layers and the one-channel stem.
+//! - [`pointwise_op::pointwise`]: the 1×1 layers.
+//! - [`batch_norm_op::batch_norm_forward`]: training-mode BatchNorm with the residual add and
+//!   the ReLU that follow it.
+
+pub mod batch_norm_op;
+pub mod depthwise3x3_op;
+mod flex_values;
+pub mod pointwise_op;
+
+#[cfg(test)]
+mod tests;
+
+use burn::prelude::Device;
+
+/// Whether `device` is one the local operations are built for (the CPU backends, with or
+/// without autodiff); elsewhere the model uses burn's own modules.
+pub fn runs_local_ops(device: &Device) -> bool {
+    #[allow(deprecated)]
+    let cpu = [Device::flex(), Device::ndarray()];
+    cpu.contains(device)
+}
