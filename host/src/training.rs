@@ -7,7 +7,7 @@
 //! `--resume` continues from it.
 
 use crate::backend::ComputeDevice;
-use crate::data::augment::{augment, AugmentConfig, AugmentError};
+use crate::data::augment::{apply, AugmentConfig, AugmentError, AugmentParams};
 use crate::diagnostics::{batch_stats, FailureWatch, StepStats};
 use crate::loss::{self, LossKind, TripletDistances};
 use crate::mining::{mine, Miner, Triplets};
@@ -219,17 +219,29 @@ pub fn batch_tensor(
     rng: &mut ChaCha8Rng,
     device: &Device,
 ) -> Result<Tensor<4>, AugmentError> {
+    use rayon::prelude::*;
     let side = images.side;
-    let mut values = Vec::with_capacity(batch.len() * side * side);
-    let mut scratch = vec![0u8; side * side];
-    for &i in batch {
-        augment(images.image(i), side, cfg, rng, &mut scratch)?;
-        values.extend(
-            scratch
-                .iter()
-                .map(|&p| facegate_shared::preprocess::input_f32(p)),
-        );
-    }
+    cfg.validate()?;
+    // The draws in batch order from the one generator (as one `augment` call per image would
+    // make them), then the images warped in parallel: the same pixels on any thread count.
+    let params: Vec<AugmentParams> = batch
+        .iter()
+        .map(|_| AugmentParams::draw(cfg, side, rng))
+        .collect();
+    let mut values = vec![0.0f32; batch.len() * side * side];
+    values
+        .par_chunks_mut((side * side).max(1))
+        .zip(batch.par_iter().zip(&params))
+        .try_for_each_init(
+            || vec![0u8; side * side],
+            |scratch, (out, (&i, params))| {
+                apply(images.image(i), side, params, scratch)?;
+                for (o, &p) in out.iter_mut().zip(scratch.iter()) {
+                    *o = facegate_shared::preprocess::input_f32(p);
+                }
+                Ok::<(), AugmentError>(())
+            },
+        )?;
     Ok(floats(values, [batch.len(), 1, side, side], device))
 }
 

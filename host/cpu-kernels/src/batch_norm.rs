@@ -113,6 +113,48 @@ fn affine(
     y
 }
 
+/// Per-channel sums are kept in `LANES` interleaved f64 partial sums (element `i` of a plane
+/// adds to lane `i % LANES`), added in order at the end: a fixed order that vectorises.
+const LANES: usize = 8;
+
+/// `lanes[i % LANES] += f(values[i])`.
+#[inline]
+fn lane_sums(lanes: &mut [f64; LANES], values: &[f32], f: impl Fn(f32) -> f64) {
+    let chunks = values.chunks_exact(LANES);
+    let rest = chunks.remainder();
+    for chunk in chunks {
+        for j in 0..LANES {
+            lanes[j] += f(chunk[j]);
+        }
+    }
+    for (j, &v) in rest.iter().enumerate() {
+        lanes[j] += f(v);
+    }
+}
+
+/// `sums[i % LANES] += g[i]` and `centred[i % LANES] += g[i] · (x[i] − mean)`.
+#[inline]
+fn grad_lane_sums(
+    sums: &mut [f64; LANES],
+    centred: &mut [f64; LANES],
+    g: &[f32],
+    x: &[f32],
+    mean: f64,
+) {
+    let (gc, xc) = (g.chunks_exact(LANES), x.chunks_exact(LANES));
+    let (gr, xr) = (gc.remainder(), xc.remainder());
+    for (gc, xc) in gc.zip(xc) {
+        for j in 0..LANES {
+            sums[j] += gc[j] as f64;
+            centred[j] += gc[j] as f64 * (xc[j] as f64 - mean);
+        }
+    }
+    for (j, (&gv, &xv)) in gr.iter().zip(xr).enumerate() {
+        sums[j] += gv as f64;
+        centred[j] += gv as f64 * (xv as f64 - mean);
+    }
+}
+
 /// Training-mode forward: `y = (x − mean) / √(var + ε) · gamma + beta` with the batch's own
 /// per-channel mean and biased variance (two passes for the variance: the centred sum), then
 /// the epilogue.
@@ -127,18 +169,16 @@ pub fn forward(
     let stats: Vec<(f64, f64)> = (0..shape.channels)
         .into_par_iter()
         .map(|c| {
-            let sum: f64 = shape
-                .planes(x, c)
-                .flat_map(|p| p.iter())
-                .map(|&v| v as f64)
-                .sum();
-            let mean = sum / shape.count();
-            let sq: f64 = shape
-                .planes(x, c)
-                .flat_map(|p| p.iter())
-                .map(|&v| (v as f64 - mean) * (v as f64 - mean))
-                .sum();
-            (mean, sq / shape.count())
+            let mut lanes = [0.0f64; LANES];
+            for p in shape.planes(x, c) {
+                lane_sums(&mut lanes, p, |v| v as f64);
+            }
+            let mean = lanes.iter().sum::<f64>() / shape.count();
+            let mut lanes = [0.0f64; LANES];
+            for p in shape.planes(x, c) {
+                lane_sums(&mut lanes, p, |v| (v as f64 - mean) * (v as f64 - mean));
+            }
+            (mean, lanes.iter().sum::<f64>() / shape.count())
         })
         .collect();
     let mut scale = Vec::with_capacity(shape.channels);
@@ -213,7 +253,7 @@ pub fn backward(
         .into_par_iter()
         .map(|c| {
             let (m, s) = (mean[c] as f64, inv_std[c]);
-            let (mut sum_g, mut sum_gx) = (0.0f64, 0.0f64);
+            let (mut sums, mut centred) = ([0.0f64; LANES], [0.0f64; LANES]);
             let mut scratch = vec![0.0f32; plane];
             for b in 0..shape.batch {
                 let at = (b * shape.channels + c) * plane..(b * shape.channels + c + 1) * plane;
@@ -222,12 +262,9 @@ pub fn backward(
                     relu_output.map(|y| &y[at.clone()]),
                     &mut scratch,
                 );
-                for (&xv, &gv) in x[at].iter().zip(g) {
-                    sum_g += gv as f64;
-                    sum_gx += gv as f64 * (xv as f64 - m) * s;
-                }
+                grad_lane_sums(&mut sums, &mut centred, g, &x[at], m);
             }
-            (sum_g, sum_gx)
+            (sums.iter().sum::<f64>(), centred.iter().sum::<f64>() * s)
         })
         .collect();
     // dL/dx = k·g + a·x + b per channel, with k = gamma·s, a = −k·s·mean(g·x̂),

@@ -102,9 +102,14 @@ fn bench_step(compute: ComputeDevice, repeat: usize) -> Result<()> {
     let b = cfg.batch.people_per_batch * cfg.batch.images_per_person;
     let ms = median_ms(samples);
     println!(
-        "step {compute:?}: batch {b}, median {ms:.1} ms/step = {:.0} images/s over {repeat} steps ({} threads)",
+        "step {compute:?}: batch {b}, median {ms:.1} ms/step = {:.0} images/s over {repeat} steps ({} threads, {})",
         b as f64 / ms * 1e3,
-        rayon::current_num_threads()
+        rayon::current_num_threads(),
+        if crate::ops::runs_local_ops(&device) {
+            "local ops"
+        } else {
+            "burn's modules"
+        }
     );
     let names = [
         "batch (augment + tensor)",
