@@ -6,6 +6,7 @@
 //! - [`batch_norm_op::batch_norm_forward`]: training-mode BatchNorm with the residual add and
 //!   the ReLU that follow it.
 
+mod batch_norm_autodiff;
 pub mod batch_norm_op;
 pub mod depthwise3x3_op;
 mod flex_values;
