@@ -45,6 +45,29 @@ const MAX_LSB: i32 = 4;
 /// The product requirement: lowest cosine between the two embeddings of an image.
 const MIN_COSINE: f64 = 0.99;
 
+/// Environment variable: how many LFW images the end-to-end check of the release model takes
+/// (default [`DEFAULT_LFW_IMAGES`]); the layer-by-layer check takes a 25th of it, at least 2.
+/// `scripts/test-as-avx2` lowers it, because under CPU emulation each image costs seconds.
+const LFW_IMAGES_ENV: &str = "FACEGATE_QDQ_LFW_IMAGES";
+const DEFAULT_LFW_IMAGES: usize = 500;
+
+/// The LFW image count of the end-to-end check ([`LFW_IMAGES_ENV`]).
+fn lfw_image_count() -> usize {
+    match std::env::var(LFW_IMAGES_ENV) {
+        Ok(v) => match v.trim().parse::<usize>() {
+            Ok(n) if n >= 1 => n,
+            _ => panic!("{LFW_IMAGES_ENV}={v:?} is not a positive whole number of images"),
+        },
+        Err(_) => DEFAULT_LFW_IMAGES,
+    }
+}
+
+/// Every `len / count`-th index of a dataset of `len` images: about `count` images spread over
+/// all of it.
+fn spread_indices(len: usize, count: usize) -> impl Iterator<Item = usize> {
+    (0..len).step_by((len / count.min(len).max(1)).max(1))
+}
+
 /// Largest element difference and lowest cosine between two int8 embeddings of each image.
 #[derive(Debug, Clone, Copy)]
 struct Agreement {
@@ -298,8 +321,7 @@ fn ort_runs_the_released_qdq_model_like_the_int8_engine_on_lfw() {
         progress: facegate::data::Progress::Hidden,
     };
     let dataset = facegate::data::Dataset::load(&root, &options).unwrap();
-    let images: Vec<&[u8]> = (0..dataset.len())
-        .step_by(dataset.len() / 500)
+    let images: Vec<&[u8]> = spread_indices(dataset.len(), lfw_image_count())
         .map(|i| dataset.pixels(i).unwrap())
         .collect();
     compare_both(&blob, &onnx, &images, true);
@@ -473,8 +495,7 @@ fn each_released_qdq_layer_matches_the_engine_up_to_the_rounding_band() {
                 progress: facegate::data::Progress::Hidden,
             };
             let dataset = facegate::data::Dataset::load(&root, &options).unwrap();
-            (0..dataset.len())
-                .step_by(dataset.len() / 20)
+            spread_indices(dataset.len(), (lfw_image_count() / 25).max(2))
                 .map(|i| dataset.pixels(i).unwrap().to_vec())
                 .collect()
         }
